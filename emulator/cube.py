@@ -1,0 +1,189 @@
+"""The data-cube layout shared by the world generator, training and the step loop.
+
+One merged Zarr (v2) store per dataset, as the BSC work found best: chunks of
+512 × 512 pixels and one step in time, `_ARRAY_DIMENSIONS` and CF attributes so
+that `xarray.open_zarr` reads it. Training and the step loop read it with raw
+zarr indexing (no dask), one time slice at a time.
+
+    static, high res   land_mask elevation slope koppen igbp      (lat, lon)
+    yearly, coarse     luh2_frac                                   (year, luh2_state, lat_coarse, lon_coarse)
+                       secma secmb                                 (year, lat_coarse, lon_coarse)
+                       co2                                         (year)
+    monthly, coarse    t2m tp ssrd                                 (time, lat_coarse, lon_coarse)
+    yearly, high res   lu lc                                       (year, lat, lon)
+    monthly, high res  lai                                         (time, lat, lon)
+
+Users with real data (HILDA+, LUH2, ESA CCI, ERA5, Copernicus LAI) write the
+same layout; nothing downstream knows that the default cube is synthetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numcodecs
+import numpy as np
+import zarr
+
+from . import catalog
+from .grid import Grid
+
+SPACE_CHUNK = 512
+FORMAT_VERSION = 1
+
+STATIC_NAMES = tuple(v.name for v in catalog.STATIC_VARIABLES)
+YEARLY_FORCING = ("luh2_frac", "secma", "secmb", "co2")
+MONTHLY_FORCING = ("t2m", "tp", "ssrd")
+YEARLY_TRUTH = ("lu", "lc")
+MONTHLY_TRUTH = ("lai",)
+
+_COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.BITSHUFFLE)
+
+
+def month_index(year: int, month: int, first_year: int) -> int:
+    """Index on the cube's monthly time axis of (year, month)."""
+    return (year - first_year) * 12 + (month - 1)
+
+
+def _dims(var: catalog.Variable, time_dim: str | None) -> list[str]:
+    space = {catalog.HIGH: ["lat", "lon"], catalog.COARSE: ["lat_coarse", "lon_coarse"],
+             catalog.SCALAR: []}[var.grid]  # fmt: skip
+    chan = ["luh2_state"] if var.channels else []
+    return ([time_dim] if time_dim else []) + chan + space
+
+
+def create_cube(path: str | Path, grid: Grid, years: tuple[int, int], attrs: dict) -> zarr.Group:
+    """Create an empty cube for `grid` and the inclusive `years`; return the group.
+
+    The caller fills the arrays and then calls `finalize_cube`. Existing stores
+    are refused: a cube is written once.
+    """
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"cube {path} exists already; remove it or choose another path")
+    y0, y1 = years
+    if y1 < y0:
+        raise ValueError(f"years must be (first, last) with last >= first, found {years}")
+    ny, nx = grid.shape
+    h, w = grid.coarse_shape
+    nyears = y1 - y0 + 1
+    root = zarr.open_group(str(path), mode="w-")
+    root.attrs.update({
+        "landbc_cube_format": FORMAT_VERSION,
+        "grid": grid.to_dict(),
+        "first_year": y0,
+        "last_year": y1,
+        "Conventions": "CF-1.8",
+        **attrs,
+    })  # fmt: skip
+
+    def coord(name, values, cf):
+        a = root.create_dataset(name, data=np.asarray(values), chunks=(len(values),),
+                                overwrite=False)  # fmt: skip
+        a.attrs.update({"_ARRAY_DIMENSIONS": [name], **cf})
+
+    coord("lat", grid.lat, {"units": "degrees_north", "standard_name": "latitude"})
+    coord("lon", grid.lon, {"units": "degrees_east", "standard_name": "longitude"})
+    coord("lat_coarse", grid.lat_coarse, {"units": "degrees_north", "long_name": "coarse latitude"})
+    coord("lon_coarse", grid.lon_coarse, {"units": "degrees_east", "long_name": "coarse longitude"})
+    coord("year", np.arange(y0, y1 + 1, dtype="int32"), {"long_name": "calendar year"})
+    months = np.arange(f"{y0}-01", f"{y1 + 1}-01", dtype="datetime64[M]")
+    days = (months.astype("datetime64[D]") - np.datetime64("1970-01-01", "D")).astype("int64")
+    coord("time", days, {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian",
+                         "standard_name": "time", "long_name": "first day of the month"})
+    st = root.create_dataset("luh2_state", data=np.array(catalog.LUH2_STATES, dtype="U5"))
+    st.attrs["_ARRAY_DIMENSIONS"] = ["luh2_state"]
+
+    def var(name, time_dim, n_time):
+        v = catalog.variable(name)
+        dims = _dims(v, time_dim)
+        shape = []
+        chunks = []
+        for d in dims:
+            n = {"year": n_time, "time": n_time, "luh2_state": len(catalog.LUH2_STATES),
+                 "lat": ny, "lon": nx, "lat_coarse": h, "lon_coarse": w}[d]  # fmt: skip
+            shape.append(n)
+            chunks.append(1 if d in ("year", "time") else
+                          min(n, SPACE_CHUNK) if d in ("lat", "lon") else n)  # fmt: skip
+        a = root.create_dataset(name, shape=tuple(shape), chunks=tuple(chunks), dtype=v.dtype,
+                                compressor=_COMPRESSOR, fill_value=0)  # fmt: skip
+        a.attrs.update({"_ARRAY_DIMENSIONS": dims, **v.cf_attrs()})
+
+    for n in STATIC_NAMES:
+        var(n, None, 0)
+    for n in YEARLY_FORCING + YEARLY_TRUTH:
+        var(n, "year", nyears)
+    for n in MONTHLY_FORCING + MONTHLY_TRUTH:
+        var(n, "time", 12 * nyears)
+    return root
+
+
+def finalize_cube(path: str | Path) -> None:
+    """Consolidate metadata so that readers open the store with one request."""
+    zarr.consolidate_metadata(str(path))
+
+
+@dataclass
+class Cube:
+    """Read access to a cube by (year, month), raw zarr indexing, numpy out."""
+
+    path: Path
+    root: zarr.Group
+    grid: Grid
+    first_year: int
+    last_year: int
+
+    @classmethod
+    def open(cls, path: str | Path) -> Cube:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"cube {path} does not exist (create one with `landbc world`)")
+        try:
+            root = zarr.open_consolidated(str(path), mode="r")
+        except KeyError:
+            raise ValueError(f"{path} is not a finished landbc cube (no consolidated metadata)") from None
+        fmt = root.attrs.get("landbc_cube_format")
+        if fmt != FORMAT_VERSION:
+            raise ValueError(f"{path}: landbc_cube_format expected {FORMAT_VERSION}, found {fmt}")
+        return cls(path, root, Grid.from_dict(root.attrs["grid"]), int(root.attrs["first_year"]),
+                   int(root.attrs["last_year"]))  # fmt: skip
+
+    @property
+    def years(self) -> range:
+        return range(self.first_year, self.last_year + 1)
+
+    def _check_year(self, year: int) -> int:
+        if not (self.first_year <= year <= self.last_year):
+            raise ValueError(
+                f"year {year} outside the cube {self.path} ({self.first_year}..{self.last_year})"
+            )
+        return year - self.first_year
+
+    def _check_month(self, year: int, month: int) -> int:
+        self._check_year(year)
+        if not 1 <= month <= 12:
+            raise ValueError(f"month must be 1..12, found {month}")
+        return month_index(year, month, self.first_year)
+
+    def static(self, window: tuple[slice, slice] | None = None) -> dict[str, np.ndarray]:
+        sl = window or (slice(None), slice(None))
+        return {n: self.root[n][sl] for n in STATIC_NAMES}
+
+    def forcing(self, year: int, month: int) -> dict[str, np.ndarray]:
+        """Coarse forcing valid for (year, month): that month's climate and that year's LUH2/CO2."""
+        yi = self._check_year(year)
+        ti = self._check_month(year, month)
+        out = {n: self.root[n][yi] for n in YEARLY_FORCING}
+        out["co2"] = np.asarray(out["co2"], dtype=np.float32)
+        out.update({n: self.root[n][ti] for n in MONTHLY_FORCING})
+        return out
+
+    def truth(self, year: int, month: int,
+              window: tuple[slice, slice] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+        """High-res LU and LC of `year` and LAI of (year, month)."""
+        yi = self._check_year(year)
+        ti = self._check_month(year, month)
+        sl = window or (slice(None), slice(None))
+        return {"lu": self.root["lu"][(yi, *sl)], "lc": self.root["lc"][(yi, *sl)],
+                "lai": self.root["lai"][(ti, *sl)]}  # fmt: skip

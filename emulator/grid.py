@@ -1,0 +1,178 @@
+"""Regular latitude–longitude grids and the global tile lattice.
+
+A `Grid` is a box at a resolution, with a coarse forcing grid an integer
+factor coarser. Rows run north to south (as GRIB regular_ll scans and as the
+source maps are stored), columns west to east. Every grid is a window of one
+global lattice at its resolution: `origin` gives the global (row, col) of its
+north-west pixel. The stepper places its tiles on that global lattice, so a
+subdomain computes exactly the tiles the whole domain would (DESIGN.md §6).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+_EPS = 1e-6
+
+
+def _as_int(x: float, what: str) -> int:
+    n = round(x)
+    if abs(x - n) > 1e-4:
+        raise ValueError(f"{what} must be a whole number of cells, found {x:.6f}")
+    return int(n)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A lat–lon box [lat_south, lat_north] × [lon_west, lon_east] at `res` degrees.
+
+    The coarse grid has cells of `coarse_factor` × `coarse_factor` pixels and is
+    aligned with the global coarse lattice (the box edges fall on coarse cell
+    edges), as LUH2's 0.25° grid is aligned with a 0.05° grid.
+    """
+
+    lat_south: float
+    lat_north: float
+    lon_west: float
+    lon_east: float
+    res: float
+    coarse_factor: int = 1
+
+    def __post_init__(self) -> None:
+        if not (self.res > 0):
+            raise ValueError(f"grid res must be > 0 degrees, found {self.res}")
+        if not (-90 <= self.lat_south < self.lat_north <= 90):
+            raise ValueError(
+                f"grid latitudes must satisfy -90 <= lat_south < lat_north <= 90, "
+                f"found lat_south={self.lat_south}, lat_north={self.lat_north}"
+            )
+        if not (-180 <= self.lon_west < self.lon_east <= 180):
+            raise ValueError(
+                f"grid longitudes must satisfy -180 <= lon_west < lon_east <= 180, "
+                f"found lon_west={self.lon_west}, lon_east={self.lon_east}"
+            )
+        if not (isinstance(self.coarse_factor, int) and self.coarse_factor >= 1):
+            raise ValueError(f"coarse_factor must be an integer >= 1, found {self.coarse_factor}")
+        f = self.coarse_factor
+        ny, nx = self.shape
+        r0, c0 = self.origin
+        for name, n in (("rows", ny), ("columns", nx), ("origin row", r0), ("origin col", c0)):
+            if n % f:
+                raise ValueError(
+                    f"grid {name} ({n}) must be a multiple of coarse_factor {f} so that "
+                    f"coarse cells align with the global coarse lattice"
+                )
+
+    # -- sizes -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        ny = _as_int((self.lat_north - self.lat_south) / self.res, "latitude extent / res")
+        nx = _as_int((self.lon_east - self.lon_west) / self.res, "longitude extent / res")
+        return ny, nx
+
+    @property
+    def coarse_shape(self) -> tuple[int, int]:
+        ny, nx = self.shape
+        return ny // self.coarse_factor, nx // self.coarse_factor
+
+    @property
+    def origin(self) -> tuple[int, int]:
+        """Global (row, col) of the north-west pixel on the lattice at this resolution."""
+        return (
+            _as_int((90.0 - self.lat_north) / self.res, "(90 - lat_north) / res"),
+            _as_int((self.lon_west + 180.0) / self.res, "(lon_west + 180) / res"),
+        )
+
+    @property
+    def coarse_res(self) -> float:
+        return self.res * self.coarse_factor
+
+    # -- coordinates -------------------------------------------------------
+    @property
+    def lat(self) -> np.ndarray:
+        """Pixel-centre latitudes, north to south."""
+        return self.lat_north - (np.arange(self.shape[0]) + 0.5) * self.res
+
+    @property
+    def lon(self) -> np.ndarray:
+        """Pixel-centre longitudes, west to east."""
+        return self.lon_west + (np.arange(self.shape[1]) + 0.5) * self.res
+
+    @property
+    def lat_coarse(self) -> np.ndarray:
+        return self.lat_north - (np.arange(self.coarse_shape[0]) + 0.5) * self.coarse_res
+
+    @property
+    def lon_coarse(self) -> np.ndarray:
+        return self.lon_west + (np.arange(self.coarse_shape[1]) + 0.5) * self.coarse_res
+
+    def pixel_area_km2(self) -> np.ndarray:
+        """Area of each row's pixels (km²), for area-weighted statistics."""
+        r = 6371.0
+        dlat = math.radians(self.res)
+        return (r * r * dlat * dlat * np.cos(np.radians(self.lat))).astype(np.float64)
+
+    # -- windows -----------------------------------------------------------
+    def window(self, row0: int, row1: int, col0: int, col1: int) -> Grid:
+        """The sub-grid of rows [row0, row1) and columns [col0, col1)."""
+        ny, nx = self.shape
+        if not (0 <= row0 < row1 <= ny and 0 <= col0 < col1 <= nx):
+            raise ValueError(f"window rows [{row0},{row1}) cols [{col0},{col1}) outside {ny}x{nx}")
+        return Grid(
+            lat_south=round(self.lat_north - row1 * self.res, 9),
+            lat_north=round(self.lat_north - row0 * self.res, 9),
+            lon_west=round(self.lon_west + col0 * self.res, 9),
+            lon_east=round(self.lon_west + col1 * self.res, 9),
+            res=self.res,
+            coarse_factor=self.coarse_factor,
+        )
+
+    def coarsen(self, field: np.ndarray) -> np.ndarray:
+        """Block mean of a high-res field (..., ny, nx) onto the coarse grid."""
+        f = self.coarse_factor
+        h, w = self.coarse_shape
+        return field.reshape(*field.shape[:-2], h, f, w, f).mean(axis=(-3, -1))
+
+    def refine(self, field: np.ndarray) -> np.ndarray:
+        """Nearest (block) upsampling of a coarse field (..., h, w) to the high-res grid."""
+        f = self.coarse_factor
+        return np.repeat(np.repeat(field, f, axis=-2), f, axis=-1)
+
+    # -- (de)serialisation ---------------------------------------------------
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Grid:
+        try:
+            return cls(**{k: d[k] for k in ("lat_south", "lat_north", "lon_west", "lon_east",
+                                            "res", "coarse_factor")})  # fmt: skip
+        except KeyError as e:
+            raise ValueError(f"grid description lacks key {e.args[0]!r}: {d}") from None
+
+    def describe(self) -> str:
+        ny, nx = self.shape
+        return (
+            f"{self.lat_south}..{self.lat_north}N x {self.lon_west}..{self.lon_east}E "
+            f"at {self.res} deg ({ny}x{nx} px, coarse x{self.coarse_factor})"
+        )
+
+
+def tile_origins(start: int, length: int, tile: int, stride: int) -> list[int]:
+    """Origins (relative to a domain beginning at global index `start`) of the
+    lattice tiles of size `tile` and step `stride` that touch [0, length).
+
+    Origins are global multiples of `stride`, so two domains that overlap see
+    the same tiles where they overlap.
+    """
+    first = ((start - tile + stride) // stride) * stride  # first origin whose tile reaches start
+    last = start + length - 1
+    return [g - start for g in range(first, last + 1, stride)]
+
+
+# The default demo domain: Europe at the MCD12C1 0.05° grid, coarse 0.25° (LUH2).
+EUROPE = Grid(lat_south=35.0, lat_north=72.0, lon_west=-25.0, lon_east=45.0, res=0.05,
+              coarse_factor=5)  # fmt: skip
