@@ -61,6 +61,9 @@ LC_CLASSES: tuple[LandClass, ...] = (
 N_LC = len(LC_CLASSES)
 LC = {c.name: c.index for c in LC_CLASSES}
 
+# LC of sea pixels (land_mask 0): GRIB table 4.234 "ocean".
+LC_SEA = 15
+
 # High and low vegetation types as the IFS splits them (DESIGN.md).
 LC_HIGH_VEGETATION: tuple[int, ...] = (3, 4, 5, 6, 18, 19)
 LC_LOW_VEGETATION: tuple[int, ...] = (1, 2, 7, 9, 10, 11, 13, 16, 17)
@@ -109,6 +112,7 @@ LUH2_STATES: tuple[str, ...] = (
     "primf", "primn", "secdf", "secdn", "urban", "c3ann",
     "c4ann", "c3per", "c4per", "c3nfx", "pastr", "range",
 )  # fmt: skip
+N_LUH2 = len(LUH2_STATES)
 
 # Which consolidated LU class each LUH2 state feeds. primn/secdn (natural
 # non-forest) feed both 5 and 6; the split is a matter of aridity.
@@ -222,9 +226,9 @@ DERIVED_VARIABLES: tuple[Variable, ...] = (
              grib_param_id=30, flag_values=_classes(N_LC)),
     Variable("tvl", "type of low vegetation", "1", 0, N_LC - 1, YEARLY, HIGH, "uint8",
              grib_param_id=29, flag_values=_classes(N_LC)),
-    Variable("lai_hv", "leaf area index, high vegetation", "m2 m-2", 0, 30, MONTHLY, HIGH,
+    Variable("lai_hv", "leaf area index, high vegetation", "m2 m-2", 0, 150, MONTHLY, HIGH,
              "float32", grib_param_id=67),
-    Variable("lai_lv", "leaf area index, low vegetation", "m2 m-2", 0, 30, MONTHLY, HIGH,
+    Variable("lai_lv", "leaf area index, low vegetation", "m2 m-2", 0, 150, MONTHLY, HIGH,
              "float32", grib_param_id=66),
 )  # fmt: skip
 

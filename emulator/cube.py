@@ -175,7 +175,7 @@ class Cube:
         yi = self._check_year(year)
         ti = self._check_month(year, month)
         out = {n: self.root[n][yi] for n in YEARLY_FORCING}
-        out["co2"] = np.asarray(out["co2"], dtype=np.float32)
+        out["co2"] = np.asarray(out["co2"], dtype=np.float32).reshape(())
         out.update({n: self.root[n][ti] for n in MONTHLY_FORCING})
         return out
 

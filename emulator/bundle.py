@@ -1,0 +1,224 @@
+"""Bundles: a folder with manifest.json and one TorchScript stepper per direction.
+
+The manifest describes the bundle completely (DESIGN.md, principle 2): format
+version, variables, classes, grid resolution and coarse factor, tiling,
+normalisation, directions, training data provenance and licence, measured skill,
+and the sha256 of every file. `load_stepper` checks all of it against this
+landbc and against the stepper itself, and refuses any mismatch by name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from . import catalog
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DIRECTIONS = {"forward": 1, "backward": -1}
+
+
+class BundleError(ValueError):
+    """A bundle that is missing, corrupt or does not match this landbc."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def stepper_file(direction: str) -> str:
+    return f"stepper_{direction}.pt"
+
+
+def catalog_description() -> dict:
+    """The part of the manifest that must equal this landbc's catalog."""
+    return {
+        "variables": {
+            "static": [v.to_dict() for v in catalog.STATIC_VARIABLES],
+            "forcing": [v.to_dict() for v in catalog.FORCING_VARIABLES],
+            "state": [v.to_dict() for v in catalog.STATE_VARIABLES],
+            "derived": [v.to_dict() for v in catalog.DERIVED_VARIABLES],
+        },
+        "classes": {
+            name: [{"index": c.index, "name": c.name, "source_codes": list(c.source_codes)}
+                   for c in classes]
+            for name, classes in (("lu", catalog.LU_CLASSES), ("lc", catalog.LC_CLASSES),
+                                  ("koppen", catalog.KOPPEN_GROUPS), ("igbp", catalog.IGBP_CLASSES))
+        },  # fmt: skip
+        "lc_high_vegetation": list(catalog.LC_HIGH_VEGETATION),
+        "lc_low_vegetation": list(catalog.LC_LOW_VEGETATION),
+        "lc_vegetation_cover": list(catalog.LC_VEGETATION_COVER),
+        "luh2_states": list(catalog.LUH2_STATES),
+    }
+
+
+def write_bundle(folder: str | Path, steppers: dict[str, torch.jit.ScriptModule], *,
+                 name: str, res: float, coarse_factor: int, tile: int,
+                 normalisation: dict[str, list[float]], training: dict,
+                 metrics: dict | None = None) -> Path:  # fmt: skip
+    """Save scripted steppers and the manifest into `folder` (created; must not exist
+    unless empty). Written to a temporary sibling and renamed, so a failed export
+    leaves no half bundle."""
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise FileExistsError(f"bundle folder {folder} exists and is not empty")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    files = {}
+    for direction, module in steppers.items():
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {sorted(DIRECTIONS)}, found {direction!r}")
+        fn = stepper_file(direction)
+        torch.jit.save(module, str(tmp / fn))
+        files[fn] = sha256(tmp / fn)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "torch_version": torch.__version__.split("+")[0],
+        **catalog_description(),
+        "grid": {"res": res, "coarse_factor": coarse_factor},
+        "tiling": {"tile": tile, "stride": tile // 2,
+                   "blend": "gaussian, sigma = tile/8, on the global lattice of tile origins"},
+        "normalisation": normalisation,
+        "directions": {d: {"file": stepper_file(d),
+                           "prior": "year t-1 / month t-1" if d == "forward"
+                           else "year t+1 / month t+1"} for d in steppers},
+        "forcing_cadence": "every step needs all forcing variables; yearly ones are read "
+                           "when the step enters a new year",
+        "training": training,
+        "metrics": metrics or {},
+        "files": files,
+    }  # fmt: skip
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    if folder.exists():
+        folder.rmdir()
+    os.replace(tmp, folder)
+    return folder
+
+
+def update_metrics(folder: str | Path, metrics: dict) -> None:
+    """Record measured skill in the manifest (the manifest itself carries no checksum)."""
+    path = Path(folder) / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["metrics"] = metrics
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def read_manifest(folder: str | Path) -> dict:
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise BundleError(f"bundle {folder} is not a folder")
+    if not path.is_file():
+        raise BundleError(f"bundle {folder} has no {MANIFEST}")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise BundleError(f"{path} is not valid JSON: {e}") from None
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(f"{path}: format_version expected {FORMAT_VERSION}, found {version}")
+    return manifest
+
+
+def verify(folder: str | Path) -> dict:
+    """Check manifest and files; return the manifest. Raises BundleError naming the problem."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    expected = catalog_description()
+    for key, value in expected.items():
+        found = manifest.get(key)
+        if found != value:
+            raise BundleError(
+                f"bundle {folder}: manifest '{key}' does not match this landbc's catalog "
+                f"(expected {json.dumps(value)[:200]}..., found {json.dumps(found)[:200]}...)"
+            )
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise BundleError(f"bundle {folder}: manifest lists no files with checksums")
+    for fn, digest in files.items():
+        p = folder / fn
+        if not p.is_file():
+            raise BundleError(f"bundle {folder}: file {fn} listed in the manifest is missing")
+        found = sha256(p)
+        if found != digest:
+            raise BundleError(
+                f"bundle {folder}: sha256 of {fn} is {found}, manifest expects {digest} "
+                f"(file corrupt or replaced)"
+            )
+    for d, entry in manifest.get("directions", {}).items():
+        if entry.get("file") not in files:
+            raise BundleError(f"bundle {folder}: direction {d!r} file {entry.get('file')} has no checksum")
+    return manifest
+
+
+def load_stepper(folder: str | Path, direction: str, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32) -> tuple[torch.jit.ScriptModule, dict]:  # fmt: skip
+    """Verify the bundle and load the stepper of one direction onto `device`.
+
+    The nets are cast to `dtype` (float32 or bfloat16); blending, normalisation
+    and the state stay float32.
+    """
+    manifest = verify(folder)
+    if direction not in DIRECTIONS:
+        raise BundleError(f"direction must be one of {sorted(DIRECTIONS)}, found {direction!r}")
+    if direction not in manifest["directions"]:
+        raise BundleError(
+            f"bundle {folder} has no {direction} stepper (has {sorted(manifest['directions'])})"
+        )
+    path = Path(folder) / manifest["directions"][direction]["file"]
+    stepper = torch.jit.load(str(path), map_location=device)
+    checks = {
+        "direction": (int(stepper.direction), DIRECTIONS[direction]),
+        "tile": (int(stepper.tile), manifest["tiling"]["tile"]),
+        "coarse_factor": (int(stepper.coarse_factor), manifest["grid"]["coarse_factor"]),
+        "normalisation": ({k: list(v) for k, v in stepper.norm.items()},
+                          manifest["normalisation"]),
+    }  # fmt: skip
+    for what, (in_file, in_manifest) in checks.items():
+        if in_file != in_manifest:
+            raise BundleError(
+                f"bundle {folder}: {path.name} has {what} {in_file}, manifest says {in_manifest}"
+            )
+    if dtype not in (torch.float32, torch.bfloat16):
+        raise BundleError(f"dtype must be float32 or bfloat16, found {dtype}")
+    if dtype != torch.float32:
+        for net in (stepper.lu_net, stepper.lc_net, stepper.lai_net):
+            net.to(dtype)
+    return stepper, manifest
+
+
+def inspect(folder: str | Path) -> str:
+    """A human-readable summary of a bundle (for `landbc inspect`)."""
+    manifest = verify(folder)
+    lines = [
+        f"bundle {manifest['name']} ({folder}), format {manifest['format_version']}, "
+        f"torch {manifest['torch_version']}, created {manifest['created']}",
+        f"grid: {manifest['grid']['res']} deg, coarse factor {manifest['grid']['coarse_factor']}; "
+        f"tiles {manifest['tiling']['tile']} px, stride {manifest['tiling']['stride']}",
+        f"directions: {', '.join(sorted(manifest['directions']))}",
+        "inputs: " + ", ".join(v["name"] for part in ("static", "forcing")
+                               for v in manifest["variables"][part]),
+        "outputs: " + ", ".join(v["name"] for part in ("state", "derived")
+                                for v in manifest["variables"][part]),
+        f"training data: {manifest['training'].get('data', {}).get('title', '?')}",
+        "files: " + ", ".join(f"{fn} ({Path(folder, fn).stat().st_size / 1e6:.1f} MB, sha256 ok)"
+                              for fn in manifest["files"]),
+    ]  # fmt: skip
+    for k, v in manifest.get("metrics", {}).items():
+        lines.append(f"metric {k}: {json.dumps(v)}")
+    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""Input stacks of the three nets, written once for the stepper and for training.
+
+These are TorchScript functions: the stepper compiles them into the bundle, and
+training calls the very same code on its patches, so what a net saw in training
+is what it sees in the coupled run. All take batched tiles (B, ..., P, P).
+Class maps enter as probabilities (one-hot in the stepper, soft or masked
+priors in training); an all-zero vector means "unknown".
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .catalog import N_IGBP, N_KOPPEN, N_LC, N_LU, N_LUH2
+
+# Channel counts, used to build the nets.
+N_STATIC = 3 + N_KOPPEN + N_IGBP
+N_LU_INPUTS = N_STATIC + 2 * N_LU + N_LUH2 + 2
+N_LC_INPUTS = N_STATIC + 2 * N_LU + N_LC
+N_LAI_INPUTS = N_STATIC + N_LC + 1 + 3 + 2 + 1
+
+def one_hot(classes: Tensor, n: int) -> Tensor:
+    """(B, P, P) integer map → (B, n, P, P) float32 one-hot."""
+    return F.one_hot(classes.long(), n).permute(0, 3, 1, 2).float()
+
+def normalise(x: Tensor, norm: dict[str, list[float]], name: str) -> Tensor:
+    mean_std = norm[name]
+    return (x.float() - mean_std[0]) / mean_std[1]
+
+def static_inputs(land_mask: Tensor, elevation: Tensor, slope: Tensor, koppen: Tensor,
+                  igbp: Tensor, norm: dict[str, list[float]], n_koppen: int = N_KOPPEN,
+                  n_igbp: int = N_IGBP) -> Tensor:  # fmt: skip
+    """(B, P, P) static maps → (B, N_STATIC, P, P)."""
+    return torch.cat([
+        land_mask.float().unsqueeze(1),
+        normalise(elevation, norm, "elevation").unsqueeze(1),
+        normalise(slope, norm, "slope").unsqueeze(1),
+        one_hot(koppen, n_koppen),
+        one_hot(igbp, n_igbp),
+    ], dim=1)  # fmt: skip
+
+def lu_inputs(static: Tensor, prior_lu: Tensor, prior_lu_coarse: Tensor, luh2_frac: Tensor,
+              secma: Tensor, secmb: Tensor, norm: dict[str, list[float]]) -> Tensor:  # fmt: skip
+    """LU net: statics, the adjacent year's LU (probabilities) and its coarse-cell
+    fractions, the target year's LUH2 states. The mismatch between the prior's
+    coarse fractions and LUH2 says how much must change; statics say where."""
+    return torch.cat([
+        static, prior_lu, prior_lu_coarse, luh2_frac,
+        normalise(secma, norm, "secma").unsqueeze(1),
+        normalise(secmb, norm, "secmb").unsqueeze(1),
+    ], dim=1)  # fmt: skip
+
+def lc_inputs(static: Tensor, lu: Tensor, prior_lu: Tensor, prior_lc: Tensor) -> Tensor:
+    """LC net: this year's LU, the adjacent year's LU and LC (did LU change here?)."""
+    return torch.cat([static, lu, prior_lu, prior_lc], dim=1)
+
+def lai_inputs(static: Tensor, lc: Tensor, prior_lai: Tensor, t2m: Tensor, tp: Tensor,
+               ssrd: Tensor, month: int, co2: float,
+               norm: dict[str, list[float]]) -> Tensor:  # fmt: skip
+    """LAI net: LC, the adjacent month's LAI, the month's climate, season and CO2."""
+    b, _, p, q = static.shape
+    phase = 2.0 * math.pi * (month - 0.5) / 12.0
+    ones = torch.ones(b, 1, p, q, dtype=static.dtype, device=static.device)
+    return torch.cat([
+        static, lc,
+        normalise(prior_lai, norm, "lai").unsqueeze(1),
+        normalise(t2m, norm, "t2m").unsqueeze(1),
+        normalise(tp, norm, "tp").unsqueeze(1),
+        normalise(ssrd, norm, "ssrd").unsqueeze(1),
+        ones * math.sin(phase), ones * math.cos(phase),
+        ones * ((co2 - norm["co2"][0]) / norm["co2"][1]),
+    ], dim=1)  # fmt: skip
+
+def lai_from_output(y: Tensor, norm: dict[str, list[float]]) -> Tensor:
+    """The LAI net's non-negative output is LAI in units of the LAI std."""
+    return y[:, 0] * norm["lai"][1]
+
+def coarse_fractions(classes: Tensor, n: int, factor: int) -> Tensor:
+    """(B, n, P, P) probabilities → fractions per coarse cell, back on the fine grid."""
+    c = F.avg_pool2d(classes, factor)
+    return c.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)

@@ -1,0 +1,97 @@
+"""The U-Net of the BSC land-use work, scriptable, used three times (LU, LC, LAI).
+
+16 base channels, 4 max-pool levels with double 3×3 convolutions, a symmetric
+decoder with skip connections and a 1×1 head (REFERENCES.md, phase 1). About
+100 kFLOP per pixel. Inputs must have sides divisible by 16.
+"""
+
+import torch
+from torch import Tensor, nn
+
+class DoubleConv(nn.Sequential):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
+
+class Up(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(cin, cin // 2, 2, stride=2)
+        self.conv = DoubleConv(cin // 2 + cout, cout)
+
+    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        return self.conv(torch.cat([self.up(x), skip], dim=1))
+
+class UNet(nn.Module):
+    """U-Net with `levels` poolings. `head` is "logits" (classifier) or "softplus"
+    (non-negative regressor).
+
+    The forward casts its input to the dtype of its own weights and returns
+    float32: the stepper stays in float32 for blending, while the nets can be
+    cast to bfloat16 (`net.to(torch.bfloat16)`) where the hardware favours it.
+    """
+
+    min_multiple: int
+
+    def __init__(self, in_channels: int, out_channels: int, base: int = 16, levels: int = 4,
+                 head: str = "logits") -> None:  # fmt: skip
+        super().__init__()
+        if head not in ("logits", "softplus"):
+            raise ValueError(f"head must be 'logits' or 'softplus', found {head!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.min_multiple = 2**levels
+        self.softplus_head = head == "softplus"
+        widths = [base * 2**i for i in range(levels + 1)]
+        self.inc = DoubleConv(in_channels, widths[0])
+        self.downs = nn.ModuleList(DoubleConv(widths[i], widths[i + 1]) for i in range(levels))
+        self.ups = nn.ModuleList(Up(widths[i + 1], widths[i]) for i in reversed(range(levels)))
+        self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.to(self.head.weight.dtype)
+        skips: list[Tensor] = []
+        x = self.inc(x)
+        for down in self.downs:
+            skips.append(x)
+            x = down(self.pool(x))
+        i = len(skips) - 1
+        for up in self.ups:
+            x = up(x, skips[i])
+            i -= 1
+        y = self.head(x).float()
+        if self.softplus_head:
+            y = nn.functional.softplus(y)
+        return y
+
+def flops_per_pixel(net: UNet) -> float:
+    """Multiply-adds ×2 of the convolutions per output pixel (analytic count)."""
+    total = 0.0
+    scale = 1.0  # pixels at this level / pixels at full resolution
+
+    def conv_cost(m: nn.Module, s: float) -> float:
+        if isinstance(m, nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            return 2.0 * m.in_channels * m.out_channels * k * s / (m.groups)
+        if isinstance(m, nn.ConvTranspose2d):
+            # each input pixel scatters a k×k patch: cost counted at the input resolution
+            k = m.kernel_size[0] * m.kernel_size[1]
+            return 2.0 * m.in_channels * m.out_channels * k * s / 4.0
+        return 0.0
+
+    total += sum(conv_cost(m, scale) for m in net.inc.modules())
+    for down in net.downs:
+        scale /= 4
+        total += sum(conv_cost(m, scale) for m in down.modules())
+    for up in net.ups:
+        scale *= 4
+        total += sum(conv_cost(m, scale) for m in up.modules())
+    total += conv_cost(net.head, 1.0)
+    return total

@@ -1,0 +1,379 @@
+"""The stepper: all model logic of one direction, compiled to one TorchScript file.
+
+It holds the three nets, the normalisation, the cadence (LU and LC advance
+when the step enters a new year, LAI every month), tiling on the global
+lattice with Gaussian overlap blending, the IFS-style derived fields, and the
+state (priors, time, statics). The Python `BoundaryConditionEmulator` and the
+C++ shim only validate, convert and move files; parity between them holds by
+construction (DESIGN.md, principle 1).
+
+Tiles are `tile` pixels wide with stride `tile // 2`, their origins global
+multiples of the stride (principle 6). Each pixel is covered by exactly four
+tiles. Blended class probabilities stream through a band of two tile-halves
+high and one domain wide, so nothing but the state is held for the whole
+domain (principle 5); contributions are summed in a fixed order.
+
+A step is a transaction (principle 4): new fields are computed into locals and
+the state is replaced only at the end.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import catalog, features
+from .grid import tile_origins
+
+FORWARD, BACKWARD = 1, -1
+STATIC_NAMES = [v.name for v in catalog.STATIC_VARIABLES]
+STATE_NAMES = [v.name for v in catalog.STATE_VARIABLES]
+
+def gaussian_blend_weights(tile: int) -> Tensor:
+    """Separable Gaussian (σ = tile/8), peak 1, never zero (≈3e-4 at the edges)."""
+    sigma = tile / 8.0
+    x = torch.arange(tile, dtype=torch.float64) + 0.5 - tile / 2.0
+    g = torch.exp(-(x * x) / (2.0 * sigma * sigma))
+    return (g[:, None] * g[None, :]).float()
+
+class Stepper(nn.Module):
+    direction: int
+    tile: int
+    stride: int
+    coarse_factor: int
+    tiles_per_batch: int
+    sea_lc: int
+    norm: dict[str, list[float]]
+    initialised: bool
+    year: int
+    month: int
+    origin_row: int
+    origin_col: int
+    static_names: list[str]
+    n_lu: int
+    n_lc: int
+    state_names: list[str]
+
+    def __init__(self, lu_net: nn.Module, lc_net: nn.Module, lai_net: nn.Module,
+                 norm: dict[str, list[float]], direction: int, tile: int = 256,
+                 coarse_factor: int = 5, tiles_per_batch: int = 4,
+                 sea_lc: int = 15) -> None:  # fmt: skip
+        super().__init__()
+        if direction not in (FORWARD, BACKWARD):
+            raise ValueError(f"direction must be 1 (forward) or -1 (backward), found {direction}")
+        if tile % 16:
+            raise ValueError(f"tile must be a multiple of 16 (the nets pool 4 times), found {tile}")
+        self.lu_net = lu_net
+        self.lc_net = lc_net
+        self.lai_net = lai_net
+        self.norm = {k: [float(v[0]), float(v[1])] for k, v in norm.items()}
+        self.direction = direction
+        self.tile = tile
+        self.stride = tile // 2
+        self.coarse_factor = coarse_factor
+        self.tiles_per_batch = tiles_per_batch
+        self.sea_lc = sea_lc
+        self.static_names = list(STATIC_NAMES)
+        self.n_lu = catalog.N_LU
+        self.n_lc = catalog.N_LC
+        self.state_names = list(STATE_NAMES)
+        self.register_buffer("blend", gaussian_blend_weights(tile))
+        high = torch.zeros(catalog.N_LC, dtype=torch.bool)
+        high[list(catalog.LC_HIGH_VEGETATION)] = True
+        low = torch.zeros(catalog.N_LC, dtype=torch.bool)
+        low[list(catalog.LC_LOW_VEGETATION)] = True
+        self.register_buffer("lc_is_high", high)
+        self.register_buffer("lc_is_low", low)
+        self.register_buffer("lc_cover", torch.tensor(catalog.LC_VEGETATION_COVER))
+        # State: empty until init/set_state.
+        self.initialised = False
+        self.year = 0
+        self.month = 0
+        self.origin_row = 0
+        self.origin_col = 0
+        empty = torch.zeros(0)
+        self.lu = empty
+        self.lc = empty
+        self.lai = empty
+        self.land_mask = empty
+        self.elevation = empty
+        self.slope = empty
+        self.koppen = empty
+        self.igbp = empty
+
+    # ------------------------------------------------------------------ state
+    @torch.jit.export
+    def init(self, static: dict[str, Tensor], priors: dict[str, Tensor], year: int, month: int,
+             origin_row: int, origin_col: int) -> None:  # fmt: skip
+        """Start from priors valid at (year, month): LU/LC of `year`, LAI of that month."""
+        state: dict[str, Tensor] = {}
+        for n in self.static_names:
+            state[n] = static[n]
+        for n in self.state_names:
+            state[n] = priors[n]
+        state["time"] = torch.tensor([year, month], dtype=torch.int64)
+        state["origin"] = torch.tensor([origin_row, origin_col], dtype=torch.int64)
+        state["direction"] = torch.tensor([self.direction], dtype=torch.int64)
+        self.set_state(state)
+
+    @torch.jit.export
+    def set_state(self, state: dict[str, Tensor]) -> None:
+        for n in self.static_names + self.state_names + ["time", "origin", "direction"]:
+            if n not in state:
+                raise ValueError("state lacks '" + n + "'")
+        if int(state["direction"][0]) != self.direction:
+            raise ValueError("state direction " + str(int(state["direction"][0]))
+                             + " does not match this stepper's direction " + str(self.direction))
+        shape = state["land_mask"].shape
+        if len(shape) != 2 or shape[0] % self.coarse_factor or shape[1] % self.coarse_factor:
+            raise ValueError("land_mask must be 2-D with sides divisible by the coarse factor "
+                             + str(self.coarse_factor) + ", found " + str(shape))
+        for n in self.static_names + self.state_names:
+            if state[n].shape != shape:
+                raise ValueError("'" + n + "' has shape " + str(state[n].shape)
+                                 + ", expected " + str(shape))
+        month = int(state["time"][1])
+        if month < 1 or month > 12:
+            raise ValueError("month must be 1..12, found " + str(month))
+        dev = self.blend.device
+        self.land_mask = state["land_mask"].to(dev, torch.uint8)
+        self.elevation = state["elevation"].to(dev, torch.float32)
+        self.slope = state["slope"].to(dev, torch.float32)
+        self.koppen = state["koppen"].to(dev, torch.uint8)
+        self.igbp = state["igbp"].to(dev, torch.uint8)
+        self.lu = state["lu"].to(dev, torch.uint8)
+        self.lc = state["lc"].to(dev, torch.uint8)
+        self.lai = state["lai"].to(dev, torch.float32)
+        self.year = int(state["time"][0])
+        self.month = month
+        self.origin_row = int(state["origin"][0])
+        self.origin_col = int(state["origin"][1])
+        self.initialised = True
+
+    @torch.jit.export
+    def get_state(self) -> dict[str, Tensor]:
+        self._require_init()
+        return {
+            "land_mask": self.land_mask, "elevation": self.elevation, "slope": self.slope,
+            "koppen": self.koppen, "igbp": self.igbp,
+            "lu": self.lu, "lc": self.lc, "lai": self.lai,
+            "time": torch.tensor([self.year, self.month], dtype=torch.int64),
+            "origin": torch.tensor([self.origin_row, self.origin_col], dtype=torch.int64),
+            "direction": torch.tensor([self.direction], dtype=torch.int64),
+        }  # fmt: skip
+
+    @torch.jit.export
+    def next_time(self) -> tuple[int, int]:
+        year = self.year
+        month = self.month + self.direction
+        if month > 12:
+            month = 1
+            year += 1
+        if month < 1:
+            month = 12
+            year -= 1
+        return year, month
+
+    def _require_init(self) -> None:
+        if not self.initialised:
+            raise RuntimeError("stepper is not initialised: call init or set_state first")
+
+    # ------------------------------------------------------------------- step
+    @torch.jit.export
+    def step(self, forcing: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Advance one month and return the fields of the new month."""
+        self._require_init()
+        year, month = self.next_time()
+        dev = self.blend.device
+        coarse: dict[str, Tensor] = {}
+        for k, v in forcing.items():
+            coarse[k] = v.to(dev, torch.float32)
+        lu = self.lu
+        lc = self.lc
+        if year != self.year:
+            lu = self._tiled(0, self.n_lu, coarse, month, self.lu, self.lc, self.lu)
+            lc = self._tiled(1, self.n_lc, coarse, month, lu, self.lc, self.lu)
+        lai = self._tiled(2, 1, coarse, month, lu, lc, self.lu)
+        sea = self.land_mask == 0
+        lu = lu.masked_fill(sea, 0)
+        lc = lc.masked_fill(sea, self.sea_lc)
+        lai = lai.masked_fill(sea, 0.0)
+        # commit
+        self.lu = lu
+        self.lc = lc
+        self.lai = lai
+        self.year = year
+        self.month = month
+        return self.outputs()
+
+    @torch.jit.export
+    def outputs(self) -> dict[str, Tensor]:
+        """LU, LC, LAI and the IFS fields derived from them (cvh, cvl, tvh, tvl, lai_hv, lai_lv).
+
+        On a 1-km pixel of a single type, cv = c_veg of that type, and lai_hv /
+        lai_lv are per unit of vegetated area (lai / cv), so that the IFS
+        grid-box LAI cvl*lai_lv + cvh*lai_hv equals the pixel LAI.
+        """
+        self._require_init()
+        idx = self.lc.long()
+        high = self.lc_is_high[idx]
+        low = self.lc_is_low[idx]
+        cover = self.lc_cover[idx]
+        zero_f = torch.zeros_like(cover)
+        cvh = torch.where(high, cover, zero_f)
+        cvl = torch.where(low, cover, zero_f)
+        zero_u = torch.zeros_like(self.lc)
+        return {
+            # copies: callers may modify outputs without touching the state
+            "lu": self.lu.clone(), "lc": self.lc.clone(), "lai": self.lai.clone(),
+            "cvh": cvh, "cvl": cvl,
+            "tvh": torch.where(high, self.lc, zero_u), "tvl": torch.where(low, self.lc, zero_u),
+            "lai_hv": torch.where(cvh > 0, self.lai / cvh.clamp_min(1e-6), zero_f),
+            "lai_lv": torch.where(cvl > 0, self.lai / cvl.clamp_min(1e-6), zero_f),
+        }  # fmt: skip
+
+    # ------------------------------------------------------------- tiling
+    def _crop(self, x: Tensor, r0: int, c0: int) -> Tensor:
+        """Tile [r0, r0+T) × [c0, c0+T) of a (..., H, W) field; zeros outside the domain."""
+        t = self.tile
+        h = x.shape[-2]
+        w = x.shape[-1]
+        ra = max(r0, 0)
+        rb = min(r0 + t, h)
+        ca = max(c0, 0)
+        cb = min(c0 + t, w)
+        inner = x[..., ra:rb, ca:cb]
+        return F.pad(inner, [ca - c0, c0 + t - cb, ra - r0, r0 + t - rb]) if (
+            ra != r0 or rb != r0 + t or ca != c0 or cb != c0 + t) else inner  # fmt: skip
+
+    def _gather(self, x: Tensor, r0: int, c0: int, h_fine: int, w_fine: int) -> Tensor:
+        """Nearest upsampling of a coarse (C, h, w) field onto one tile; zeros outside."""
+        t = self.tile
+        f = self.coarse_factor
+        rr = torch.arange(r0, r0 + t, device=x.device)
+        cc = torch.arange(c0, c0 + t, device=x.device)
+        valid = ((rr >= 0) & (rr < h_fine))[:, None] & ((cc >= 0) & (cc < w_fine))[None, :]
+        ri = torch.div(rr.clamp(0, h_fine - 1), f, rounding_mode="floor")
+        ci = torch.div(cc.clamp(0, w_fine - 1), f, rounding_mode="floor")
+        return x.index_select(-2, ri).index_select(-1, ci) * valid
+
+    def _up(self, x: Tensor, origins: list[tuple[int, int]]) -> Tensor:
+        h = self.land_mask.shape[0]
+        w = self.land_mask.shape[1]
+        return torch.stack([self._gather(x, r0, c0, h, w) for r0, c0 in origins])
+
+    def _coarse_fractions(self, classes: Tensor, n: int) -> Tensor:
+        """Fraction of each class per coarse cell, (n, h, w); one class at a time to
+        keep the peak at 4 bytes per pixel."""
+        f = self.coarse_factor
+        out: list[Tensor] = []
+        for c in range(n):
+            m = (classes == c).float()[None, None]
+            out.append(F.avg_pool2d(m, f)[0, 0])
+        return torch.stack(out)
+
+    def _inputs(self, which: int, coarse: dict[str, Tensor], month: int, a: Tensor, b: Tensor,
+                c: Tensor, extra: Tensor, origins: list[tuple[int, int]]) -> Tensor:  # fmt: skip
+        crops: dict[str, list[Tensor]] = {}
+        names = self.static_names + ["a", "b", "c"]
+        fields = [self.land_mask, self.elevation, self.slope, self.koppen, self.igbp, a, b, c]
+        for i in range(len(names)):
+            crops[names[i]] = [self._crop(fields[i], r0, c0) for r0, c0 in origins]
+        tiles: dict[str, Tensor] = {}
+        for k, v in crops.items():
+            tiles[k] = torch.stack(v)
+        static = features.static_inputs(tiles["land_mask"], tiles["elevation"], tiles["slope"],
+                                        tiles["koppen"], tiles["igbp"], self.norm)  # fmt: skip
+
+        if which == 0:
+            return features.lu_inputs(
+                static, features.one_hot(tiles["a"], self.n_lu), self._up(extra, origins),
+                self._up(coarse["luh2_frac"], origins), self._up(coarse["secma"][None], origins)[:, 0],
+                self._up(coarse["secmb"][None], origins)[:, 0], self.norm)  # fmt: skip
+        if which == 1:
+            return features.lc_inputs(
+                static, features.one_hot(tiles["a"], self.n_lu),
+                features.one_hot(tiles["c"], self.n_lu),
+                features.one_hot(tiles["b"], self.n_lc))  # fmt: skip
+        co2 = float(coarse["co2"].reshape(-1)[0].item())
+        return features.lai_inputs(
+            static, features.one_hot(tiles["b"], self.n_lc), tiles["c"],
+            self._up(coarse["t2m"][None], origins)[:, 0], self._up(coarse["tp"][None], origins)[:, 0],
+            self._up(coarse["ssrd"][None], origins)[:, 0], month, co2, self.norm)  # fmt: skip
+
+    def _net(self, which: int, x: Tensor) -> Tensor:
+        if which == 0:
+            return torch.softmax(self.lu_net(x), dim=1)
+        if which == 1:
+            return torch.softmax(self.lc_net(x), dim=1)
+        return features.lai_from_output(self.lai_net(x), self.norm)[:, None]
+
+    # `which` selects the net: 0 LU, 1 LC, 2 LAI.
+    def _tiled(self, which: int, n_out: int, coarse: dict[str, Tensor], month: int,
+               a: Tensor, b: Tensor, c: Tensor) -> Tensor:  # fmt: skip
+        """Run one net over the domain, blending tiles; return a class map (uint8)
+        or, for LAI, a float32 map.
+
+        a, b, c are the net's high-res fields: LU net (prior lu, prior lc, prior lu),
+        LC net (new lu, prior lc, prior lu), LAI net (lu, lc, -) with the prior
+        LAI taken from the state.
+        """
+        t = self.tile
+        s = self.stride
+        h = self.land_mask.shape[0]
+        w = self.land_mask.shape[1]
+        dev = self.blend.device
+        extra = torch.zeros(0, device=dev)
+        if which == 0:
+            extra = self._coarse_fractions(a, self.n_lu)
+        if which == 2:
+            c = self.lai
+        rows = tile_origins(self.origin_row, h, t, s)
+        cols = tile_origins(self.origin_col, w, t, s)
+        width = (len(cols) + 1) * s
+        acc = torch.zeros(n_out, 2 * s, width, device=dev)
+        wsum = torch.zeros(2 * s, width, device=dev)
+        is_class = which != 2
+        out = torch.zeros(h, w, dtype=torch.uint8 if is_class else torch.float32, device=dev)
+        fill = 0
+        if which == 1:
+            fill = self.sea_lc
+        for r0 in rows:
+            for j0 in range(0, len(cols), self.tiles_per_batch):
+                batch = [(r0, c0) for c0 in cols[j0:j0 + self.tiles_per_batch]]
+                land = [bool(self._crop(self.land_mask, r, cc).any()) for r, cc in batch]
+                todo: list[tuple[int, int]] = []
+                for i in range(len(batch)):
+                    if land[i]:
+                        todo.append(batch[i])
+                y = torch.zeros(0, device=dev)
+                if len(todo) > 0:
+                    y = self._net(which, self._inputs(which, coarse, month, a, b, c, extra, todo))
+                k = 0
+                for i in range(len(batch)):
+                    off = batch[i][1] - cols[0]
+                    if land[i]:
+                        acc[:, :, off:off + t] += y[k] * self.blend
+                        k += 1
+                    elif is_class:
+                        acc[fill, :, off:off + t] += self.blend
+                    wsum[:, off:off + t] += self.blend
+            # The upper half-band is complete: emit its rows inside the domain.
+            ra = max(r0, 0)
+            rb = min(r0 + s, h)
+            if rb > ra:
+                c_lo = -cols[0]
+                band = acc[:, ra - r0:rb - r0, c_lo:c_lo + w]
+                if is_class:
+                    out[ra:rb] = band.argmax(dim=0).to(torch.uint8)
+                else:
+                    out[ra:rb] = band[0] / wsum[ra - r0:rb - r0, c_lo:c_lo + w]
+            acc = torch.cat([acc[:, s:], torch.zeros(n_out, s, width, device=dev)], dim=1)
+            wsum = torch.cat([wsum[s:], torch.zeros(s, width, device=dev)], dim=0)
+        return out
+
+def flops_per_step(stepper_nets: list[nn.Module], pixels: int, year_step: bool) -> float:
+    """Approximate FLOPs of one step on `pixels` pixels (each pixel is seen by 4 tiles)."""
+    from .nets import flops_per_pixel
+
+    nets = stepper_nets if year_step else stepper_nets[2:]
+    return 4.0 * pixels * sum(flops_per_pixel(n) for n in nets)

@@ -1,0 +1,425 @@
+"""`landbc train`: build a bundle from a cube.
+
+The BSC recipe (REFERENCES.md): patches sampled on land; the adjacent year's
+LU/LC as prior, partly masked with random 32×32 patches (up to 75 %) and with
+10 % of its pixels replaced by random classes; a recursive unroll (the net's
+own prediction, as probabilities, becomes the next prior) of `unroll` steps;
+a loss that adds cross-entropy on the pixels that changed from prior to
+target, so that copying the prior is not enough. LAI is regressed (MSE on
+land) from a noisy prior month. The net inputs are built by `features`, the
+same code the stepper runs.
+
+Training runs under bfloat16 autocast on CPU (AMX makes it ~2x faster than
+fp32 here, measured in the benchmark notes); the exported nets are float32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import bundle, catalog, features
+from .cube import Cube, month_index
+from .nets import UNet
+from .stepper import BACKWARD, FORWARD, Stepper
+
+log = logging.getLogger(__name__)
+DIRECTION_SIGN = {"forward": FORWARD, "backward": BACKWARD}
+
+
+@dataclass
+class TrainConfig:
+    cube: Path
+    out: Path
+    name: str = "demo"
+    years: tuple[int, int] = (1961, 2015)  # target years (LU/LC) / months' years (LAI)
+    directions: tuple[str, ...] = ("forward", "backward")
+    patch: int = 160
+    batch: int = 8
+    iters_lu: int = 400
+    iters_lc: int = 200
+    iters_lai: int = 400
+    lr: float = 2e-3
+    unroll: int = 2
+    change_weight: float = 1.0
+    mask_max: float = 0.75
+    mask_block: int = 32
+    noise: float = 0.10
+    tile: int = 256
+    seed: int = 0
+    bf16: bool = True
+    base: int = 16
+    extra: dict = field(default_factory=dict)
+
+    def validate(self, cube: Cube) -> None:
+        f = cube.grid.coarse_factor
+        if self.patch % 16 or self.patch % f:
+            raise ValueError(f"patch must be a multiple of 16 and of the coarse factor {f}, "
+                             f"found {self.patch}")  # fmt: skip
+        ny, nx = cube.grid.shape
+        if self.patch > min(ny, nx):
+            raise ValueError(f"patch {self.patch} larger than the cube ({ny}x{nx})")
+        lo, hi = self.years
+        need_lo, need_hi = lo - self.unroll, hi + self.unroll
+        if need_lo < cube.first_year or need_hi > cube.last_year:
+            raise ValueError(
+                f"years {self.years} with unroll {self.unroll} need cube years "
+                f"{need_lo}..{need_hi}, cube {cube.path} has {cube.first_year}..{cube.last_year}"
+            )
+        for d in self.directions:
+            if d not in DIRECTION_SIGN:
+                raise ValueError(f"directions: expected forward/backward, found {d!r}")
+
+
+# ------------------------------------------------------------------ data
+
+
+class PatchSampler:
+    """Random land patches from a cube: yearly maps in memory, LAI read per sample."""
+
+    def __init__(self, cube: Cube, cfg: TrainConfig, rng: np.random.Generator) -> None:
+        self.cube = cube
+        self.cfg = cfg
+        self.rng = rng
+        root = cube.root
+        self.f = cube.grid.coarse_factor
+        self.static = {n: np.asarray(root[n][:]) for n in features_static_names()}
+        self.y0 = cube.first_year
+        self.lu = np.asarray(root["lu"][:])
+        self.lc = np.asarray(root["lc"][:])
+        self.luh2 = np.asarray(root["luh2_frac"][:], dtype=np.float32)
+        self.secma = np.asarray(root["secma"][:], dtype=np.float32)
+        self.secmb = np.asarray(root["secmb"][:], dtype=np.float32)
+        self.co2 = np.asarray(root["co2"][:], dtype=np.float32)
+        self.clim = {n: np.asarray(root[n][:], dtype=np.float32) for n in ("t2m", "tp", "ssrd")}
+        self.lai = root["lai"]
+        p = cfg.patch
+        land = self.static["land_mask"].astype(np.float32)
+        ny, nx = land.shape
+        # candidate origins: coarse-aligned, patch at least 10 % land
+        rows = np.arange(0, ny - p + 1, self.f)
+        cols = np.arange(0, nx - p + 1, self.f)
+        csum = np.pad(land.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        frac = (csum[rows[:, None] + p, cols[None, :] + p] - csum[rows[:, None], cols[None, :] + p]
+                - csum[rows[:, None] + p, cols[None, :]] + csum[rows[:, None], cols[None, :]]) / p**2  # fmt: skip
+        r, c = np.nonzero(frac >= 0.1)
+        if len(r) == 0:
+            raise ValueError(f"cube {cube.path} has no {p}x{p} patch with >= 10% land")
+        self.origins = np.stack([rows[r], cols[c]], axis=1)
+
+    def _origin(self) -> tuple[int, int]:
+        r, c = self.origins[self.rng.integers(len(self.origins))]
+        return int(r), int(c)
+
+    def _hi(self, arr: np.ndarray, r: int, c: int) -> np.ndarray:
+        p = self.cfg.patch
+        return arr[..., r : r + p, c : c + p]
+
+    def _co(self, arr: np.ndarray, r: int, c: int) -> torch.Tensor:
+        p, f = self.cfg.patch, self.f
+        x = torch.from_numpy(np.ascontiguousarray(arr[..., r // f : (r + p) // f, c // f : (c + p) // f]))
+        return x.repeat_interleave(f, dim=-2).repeat_interleave(f, dim=-1)
+
+    def _static(self, batch: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
+        return {n: torch.from_numpy(np.stack([self._hi(a, r, c) for r, c in batch]))
+                for n, a in self.static.items()}  # fmt: skip
+
+    def yearly(self, sign: int, b: int) -> dict:
+        """A batch for the LU and LC nets: priors of year y - sign, targets y, y + sign, ..."""
+        lo, hi = self.cfg.years
+        batch = [self._origin() for _ in range(b)]
+        years = self.rng.integers(lo, hi + 1, size=b)
+        out = {"static": self._static(batch), "steps": []}
+        for k in range(self.cfg.unroll + 1):
+            yi = [int(y) - self.y0 + sign * (k - 1) for y in years]
+            entry = {
+                "lu": torch.from_numpy(np.stack([self._hi(self.lu[i], r, c) for i, (r, c) in zip(yi, batch)])),
+                "lc": torch.from_numpy(np.stack([self._hi(self.lc[i], r, c) for i, (r, c) in zip(yi, batch)])),
+                "luh2": torch.stack([self._co(self.luh2[i], r, c) for i, (r, c) in zip(yi, batch)]),
+                "secma": torch.stack([self._co(self.secma[i], r, c) for i, (r, c) in zip(yi, batch)]),
+                "secmb": torch.stack([self._co(self.secmb[i], r, c) for i, (r, c) in zip(yi, batch)]),
+            }  # fmt: skip
+            out["steps"].append(entry)
+        return out
+
+    def monthly(self, sign: int, b: int) -> dict:
+        """A batch for the LAI net: prior month m - sign, targets m, m + sign, ..."""
+        lo, hi = self.cfg.years
+        batch = [self._origin() for _ in range(b)]
+        start = self.rng.integers(month_index(lo, 1, self.y0), month_index(hi, 12, self.y0) + 1,
+                                  size=b)  # fmt: skip
+        out = {"static": self._static(batch), "steps": []}
+        p = self.cfg.patch
+        for k in range(self.cfg.unroll + 1):
+            ti = [int(t) + sign * (k - 1) for t in start]
+            yi = [t // 12 for t in ti]
+            lai = np.stack([self.lai[t, r : r + p, c : c + p] for t, (r, c) in zip(ti, batch)])
+            entry = {
+                "lai": torch.from_numpy(lai.astype(np.float32)),
+                "lc": torch.from_numpy(np.stack([self._hi(self.lc[y], r, c) for y, (r, c) in zip(yi, batch)])),
+                "month": [t % 12 + 1 for t in ti],
+                "co2": [float(self.co2[y]) for y in yi],
+                **{n: torch.stack([self._co(a[t], r, c) for t, (r, c) in zip(ti, batch)])
+                   for n, a in self.clim.items()},
+            }  # fmt: skip
+            out["steps"].append(entry)
+        return out
+
+
+def features_static_names() -> list[str]:
+    return [v.name for v in catalog.STATIC_VARIABLES]
+
+
+def normalisation(cube: Cube, years: tuple[int, int]) -> dict[str, list[float]]:
+    """Mean and std of the continuous inputs over land and the training years."""
+    root = cube.root
+    land = np.asarray(root["land_mask"][:]).astype(bool)
+    coarse_land = cube.grid.coarsen(land.astype(np.float32)) > 0.5
+    yi = slice(years[0] - cube.first_year, years[1] - cube.first_year + 1)
+    ti = slice(month_index(years[0], 1, cube.first_year), month_index(years[1], 12, cube.first_year) + 1)
+
+    def stats(x: np.ndarray) -> list[float]:
+        x = x.astype(np.float64)
+        return [float(x.mean()), float(max(x.std(), 1e-6))]
+
+    norm = {
+        "elevation": stats(np.asarray(root["elevation"][:])[land]),
+        "slope": stats(np.asarray(root["slope"][:])[land]),
+        "secma": stats(np.asarray(root["secma"][yi])[:, coarse_land]),
+        "secmb": stats(np.asarray(root["secmb"][yi])[:, coarse_land]),
+        "co2": stats(np.asarray(root["co2"][yi])),
+    }
+    for n in ("t2m", "tp", "ssrd"):
+        norm[n] = stats(np.asarray(root[n][ti])[:, coarse_land])
+    # LAI: a sample of months is enough for its scale
+    months = range(ti.start, ti.stop, max(1, (ti.stop - ti.start) // 24))
+    lai = np.concatenate([np.asarray(root["lai"][t])[land] for t in months])
+    norm["lai"] = stats(lai)
+    return norm
+
+
+# ------------------------------------------------------------------ corruption
+
+
+def corrupt_classes(classes: torch.Tensor, n: int, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """One-hot prior with random blocks masked (all-zero = unknown) and noise."""
+    b, p, q = classes.shape
+    noisy = classes.long().clone()
+    flip = torch.rand(b, p, q, generator=gen) < cfg.noise
+    noisy[flip] = torch.randint(0, n, (int(flip.sum()),), generator=gen)
+    probs = features.one_hot(noisy, n)
+    k = cfg.mask_block
+    cells = torch.rand(b, 1, math.ceil(p / k), math.ceil(q / k), generator=gen)
+    share = torch.rand(b, 1, 1, 1, generator=gen) * cfg.mask_max
+    keep = (cells >= share).float()
+    keep = keep.repeat_interleave(k, 2).repeat_interleave(k, 3)[:, :, :p, :q]
+    return probs * keep
+
+
+def class_loss(logits: torch.Tensor, target: torch.Tensor, prior: torch.Tensor,
+               land: torch.Tensor, change_weight: float) -> tuple[torch.Tensor, float]:  # fmt: skip
+    """Cross-entropy on land plus `change_weight` × cross-entropy on changed pixels."""
+    ce = F.cross_entropy(logits.float(), target.long(), reduction="none")
+    land = land.bool()
+    overall = ce[land].mean()
+    changed = land & (target != prior)
+    n_changed = int(changed.sum())
+    loss = overall + (change_weight * ce[changed].mean() if n_changed else 0.0)
+    return loss, n_changed
+
+
+# ------------------------------------------------------------------ loops
+
+
+def _optimiser(net: torch.nn.Module, cfg: TrainConfig, iters: int):
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(iters, 1),
+                                                pct_start=0.15)  # fmt: skip
+    return opt, sched
+
+
+def _autocast(cfg: TrainConfig):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16)
+
+
+def train_lu_lc(sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict,
+                gen: torch.Generator) -> tuple[UNet, UNet, dict]:  # fmt: skip
+    """Train the LU net, then the LC net, for one direction."""
+    lu_net = UNet(features.N_LU_INPUTS, catalog.N_LU, base=cfg.base)
+    lc_net = UNet(features.N_LC_INPUTS, catalog.N_LC, base=cfg.base)
+    history = {}
+    f = sampler.f
+    for which, net, iters in (("lu", lu_net, cfg.iters_lu), ("lc", lc_net, cfg.iters_lc)):
+        opt, sched = _optimiser(net, cfg, iters)
+        net.train()
+        losses = []
+        bar = tqdm(range(iters), desc=f"train {which} {'fwd' if sign > 0 else 'bwd'}",
+                   leave=False, disable=None)  # fmt: skip
+        for _ in bar:
+            batch = sampler.yearly(sign, cfg.batch)
+            st = batch["static"]
+            static = features.static_inputs(st["land_mask"], st["elevation"], st["slope"],
+                                            st["koppen"], st["igbp"], norm)  # fmt: skip
+            land = st["land_mask"]
+            steps = batch["steps"]
+            loss = torch.zeros(())
+            if which == "lu":
+                prior = corrupt_classes(steps[0]["lu"], catalog.N_LU, cfg, gen)
+            else:
+                prior = corrupt_classes(steps[0]["lc"], catalog.N_LC, cfg, gen)
+            for k in range(1, cfg.unroll + 1):
+                cur, prev = steps[k], steps[k - 1]
+                with _autocast(cfg):
+                    if which == "lu":
+                        x = features.lu_inputs(static, prior, features.coarse_fractions(prior, catalog.N_LU, f),
+                                               cur["luh2"], cur["secma"], cur["secmb"], norm)  # fmt: skip
+                    else:
+                        x = features.lc_inputs(static, features.one_hot(cur["lu"], catalog.N_LU),
+                                               features.one_hot(prev["lu"], catalog.N_LU), prior)  # fmt: skip
+                    logits = net(x)
+                step_loss, _ = class_loss(logits, cur[which], prev[which], land, cfg.change_weight)
+                loss = loss + step_loss
+                prior = torch.softmax(logits.float(), dim=1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss) / cfg.unroll)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        history[which] = {"iters": iters, "final_loss": float(np.mean(losses[-20:])) if losses else None}
+        log.info("%s net (%s): loss %.4f after %d iterations", which,
+                 "forward" if sign > 0 else "backward", history[which]["final_loss"] or 0.0, iters)  # fmt: skip
+    return lu_net.eval(), lc_net.eval(), history
+
+
+def train_lai(sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict,
+              gen: torch.Generator) -> tuple[UNet, dict]:  # fmt: skip
+    net = UNet(features.N_LAI_INPUTS, 1, base=cfg.base, head="softplus")
+    opt, sched = _optimiser(net, cfg, cfg.iters_lai)
+    net.train()
+    losses = []
+    bar = tqdm(range(cfg.iters_lai), desc=f"train lai {'fwd' if sign > 0 else 'bwd'}",
+               leave=False, disable=None)  # fmt: skip
+    for _ in bar:
+        batch = sampler.monthly(sign, cfg.batch)
+        st = batch["static"]
+        static = features.static_inputs(st["land_mask"], st["elevation"], st["slope"],
+                                        st["koppen"], st["igbp"], norm)  # fmt: skip
+        land = st["land_mask"].bool()
+        steps = batch["steps"]
+        prior = steps[0]["lai"] * (1 + cfg.noise * torch.randn(steps[0]["lai"].shape, generator=gen))
+        prior = prior.clamp_min(0)
+        loss = torch.zeros(())
+        for k in range(1, cfg.unroll + 1):
+            cur = steps[k]
+            preds = []
+            # months and CO2 differ per sample: features take scalars, so build per sample
+            for i in range(cfg.batch):
+                x = features.lai_inputs(static[i : i + 1], features.one_hot(cur["lc"][i : i + 1], catalog.N_LC),
+                                        prior[i : i + 1], cur["t2m"][i : i + 1], cur["tp"][i : i + 1],
+                                        cur["ssrd"][i : i + 1], cur["month"][i], cur["co2"][i], norm)  # fmt: skip
+                preds.append(x)
+            with _autocast(cfg):
+                y = net(torch.cat(preds))
+            lai = features.lai_from_output(y.float(), norm)
+            err = (lai - cur["lai"]) / norm["lai"][1]
+            loss = loss + (err[land] ** 2).mean()
+            prior = lai
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss) / cfg.unroll)
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+    hist = {"iters": cfg.iters_lai, "final_loss": float(np.mean(losses[-20:])) if losses else None}
+    log.info("lai net (%s): normalised MSE %.4f after %d iterations",
+             "forward" if sign > 0 else "backward", hist["final_loss"] or 0.0, cfg.iters_lai)  # fmt: skip
+    return net.eval(), hist
+
+
+def export_stepper(lu: UNet, lc: UNet, lai: UNet, norm: dict, sign: int, cfg: TrainConfig,
+                   coarse_factor: int, sea_lc: int) -> torch.jit.ScriptModule:  # fmt: skip
+    for net in (lu, lc, lai):
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+    stepper = Stepper(lu, lc, lai, norm, sign, tile=cfg.tile, coarse_factor=coarse_factor,
+                      sea_lc=sea_lc)  # fmt: skip
+    return torch.jit.script(stepper)
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train every net of every direction and write the bundle to cfg.out."""
+    t0 = time.time()
+    cube = Cube.open(cfg.cube)
+    cfg.validate(cube)
+    if cfg.out.exists() and any(cfg.out.iterdir()):
+        raise FileExistsError(f"output bundle {cfg.out} exists and is not empty")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    log.info("training %s from %s (%s), years %d..%d", cfg.name, cube.path,
+             cube.grid.describe(), *cfg.years)  # fmt: skip
+    norm = normalisation(cube, cfg.years)
+    sampler = PatchSampler(cube, cfg, rng)
+    sea_lc = int(cube.root.attrs.get("sea_lc", catalog.LC_SEA))
+    steppers, history = {}, {}
+    for direction in cfg.directions:
+        sign = DIRECTION_SIGN[direction]
+        lu, lc, h = train_lu_lc(sampler, sign, cfg, norm, gen)
+        lai, h_lai = train_lai(sampler, sign, cfg, norm, gen)
+        history[direction] = {**h, "lai": h_lai}
+        steppers[direction] = export_stepper(lu, lc, lai, norm, sign, cfg, cube.grid.coarse_factor,
+                                             sea_lc)  # fmt: skip
+    attrs = dict(cube.root.attrs)
+    training = {
+        "data": {"cube": cube.path.name, "title": attrs.get("title", ""),
+                 "description": attrs.get("description", ""), "grid": attrs["grid"],
+                 "years": [cfg.years[0], cfg.years[1]], "seed": attrs.get("seed"),
+                 "provenance": attrs.get("provenance", {})},
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "history": history,
+        "wall_time_s": round(time.time() - t0, 1),
+        "licence": "weights: Apache-2.0; trained on surrogate data (see data.provenance)",
+    }  # fmt: skip
+    out = bundle.write_bundle(cfg.out, steppers, name=cfg.name, res=cube.grid.res,
+                              coarse_factor=cube.grid.coarse_factor, tile=cfg.tile,
+                              normalisation=norm, training=training)  # fmt: skip
+    log.info("bundle written to %s in %.0f s", out, time.time() - t0)
+    return out
+
+
+def main(argv: list[str] | None = None) -> Path:
+    p = argparse.ArgumentParser(prog="landbc train", description="Train a landbc bundle from a cube")
+    p.add_argument("cube", type=Path, help="landbc cube (Zarr) with truth and forcing")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder to create")
+    p.add_argument("--name", default="demo")
+    p.add_argument("--years", type=int, nargs=2, default=(1961, 2015), metavar=("FIRST", "LAST"))
+    p.add_argument("--directions", nargs="+", default=["forward", "backward"])
+    p.add_argument("--iters-lu", type=int, default=400)
+    p.add_argument("--iters-lc", type=int, default=200)
+    p.add_argument("--iters-lai", type=int, default=400)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--patch", type=int, default=160)
+    p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--base", type=int, default=16, help="U-Net base channels")
+    p.add_argument("--unroll", type=int, default=2)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-bf16", action="store_true", help="train in float32")
+    a = p.parse_args(argv)
+    cfg = TrainConfig(cube=a.cube, out=a.out, name=a.name, years=tuple(a.years),
+                      directions=tuple(a.directions), iters_lu=a.iters_lu, iters_lc=a.iters_lc,
+                      iters_lai=a.iters_lai, batch=a.batch, patch=a.patch, tile=a.tile,
+                      base=a.base, unroll=a.unroll, lr=a.lr, seed=a.seed,
+                      bf16=not a.no_bf16)  # fmt: skip
+    return train(cfg)
