@@ -36,9 +36,14 @@ class InputError(ValueError):
 
 
 def _parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, torch.float32: torch.float32,
-             torch.bfloat16: torch.bfloat16}  # fmt: skip
+    table = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        torch.float32: torch.float32,
+        torch.bfloat16: torch.bfloat16,
+    }
     if dtype not in table:
         raise InputError(f"dtype: expected 'float32' or 'bfloat16', found {dtype!r}")
     return table[dtype]
@@ -53,8 +58,10 @@ def _parse_device(device: str | torch.device) -> torch.device:
         if not torch.cuda.is_available():
             raise InputError(f"device: {device!r} requested but CUDA is not available here")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise InputError(f"device: {device!r} requested but only "
-                             f"{torch.cuda.device_count()} CUDA device(s) exist")  # fmt: skip
+            raise InputError(
+                f"device: {device!r} requested but only "
+                f"{torch.cuda.device_count()} CUDA device(s) exist"
+            )
     elif dev.type != "cpu":
         raise InputError(f"device: expected 'cpu' or 'cuda[:N]', found {device!r}")
     return dev
@@ -85,9 +92,7 @@ def validate(var: catalog.Variable, value: Any, shape: tuple[int, ...]) -> torch
     if t.is_floating_point():
         bad = ~torch.isfinite(t)
         if bad.any():
-            raise InputError(
-                f"{var.name}: expected finite values, found {int(bad.sum())} NaN/inf"
-            )
+            raise InputError(f"{var.name}: expected finite values, found {int(bad.sum())} NaN/inf")
     if t.numel():
         lo, hi = float(t.min()), float(t.max())
         if lo < var.valid_min or hi > var.valid_max:
@@ -132,8 +137,9 @@ class StepResult:
 class BoundaryConditionEmulator:
     """Step-wise emulator of LU, LC and LAI for one domain and one direction."""
 
-    def __init__(self, bundle_path: Path, manifest: dict, device: torch.device,
-                 dtype: torch.dtype) -> None:  # fmt: skip
+    def __init__(
+        self, bundle_path: Path, manifest: dict, device: torch.device, dtype: torch.dtype
+    ) -> None:
         self.bundle_path = bundle_path
         self.manifest = manifest
         self.device = device
@@ -144,8 +150,12 @@ class BoundaryConditionEmulator:
 
     # ---------------------------------------------------------- construction
     @classmethod
-    def from_bundle(cls, path: str | Path, device: str | torch.device = "cpu",
-                    dtype: str | torch.dtype = "float32") -> BoundaryConditionEmulator:  # fmt: skip
+    def from_bundle(
+        cls,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype = "float32",
+    ) -> BoundaryConditionEmulator:
         """Open and verify a bundle (manifest and checksums); nothing is stepped yet."""
         path = Path(path)
         dev = _parse_device(device)
@@ -157,8 +167,9 @@ class BoundaryConditionEmulator:
         if direction not in bundle_mod.DIRECTIONS:
             raise InputError(f"direction: expected 'forward' or 'backward', found {direction!r}")
         if self._direction != direction:
-            self._stepper, _ = bundle_mod.load_stepper(self.bundle_path, direction, self.device,
-                                                       self.dtype)  # fmt: skip
+            self._stepper, _ = bundle_mod.load_stepper(
+                self.bundle_path, direction, self.device, self.dtype
+            )
             self._direction = direction
 
     def _check_grid(self, grid: Grid) -> None:
@@ -169,8 +180,15 @@ class BoundaryConditionEmulator:
                 f"(the bundle's), found res {grid.res} and coarse_factor {grid.coarse_factor}"
             )
 
-    def initialise(self, grid: Grid, static: Mapping[str, Any], priors: Mapping[str, Any],
-                   year: int, month: int, direction: str = "forward") -> None:  # fmt: skip
+    def initialise(
+        self,
+        grid: Grid,
+        static: Mapping[str, Any],
+        priors: Mapping[str, Any],
+        year: int,
+        month: int,
+        direction: str = "forward",
+    ) -> None:
         """Set statics and priors valid at (year, month): LU and LC of `year`, LAI of
         that month. The first step produces the next month in `direction`."""
         self._check_grid(grid)
@@ -180,19 +198,32 @@ class BoundaryConditionEmulator:
             raise InputError(f"year: expected an integer, found {year!r}")
         shape = grid.shape
         tensors = {}
-        for part, given, variables in (("static", static, catalog.STATIC_VARIABLES),
-                                       ("priors", priors, catalog.STATE_VARIABLES)):  # fmt: skip
+        for part, given, variables in (
+            ("static", static, catalog.STATIC_VARIABLES),
+            ("priors", priors, catalog.STATE_VARIABLES),
+        ):
             self._check_names(part, given, variables)
             for v in variables:
                 tensors[v.name] = validate(v, given[v.name], shape)
         self._load(direction)
         assert self._stepper is not None
-        self._stepper.init({n: tensors[n] for n in _names(catalog.STATIC_VARIABLES)},
-                           {n: tensors[n] for n in _names(catalog.STATE_VARIABLES)},
-                           year, month, *grid.origin)  # fmt: skip
+        self._stepper.init(
+            {n: tensors[n] for n in _names(catalog.STATIC_VARIABLES)},
+            {n: tensors[n] for n in _names(catalog.STATE_VARIABLES)},
+            year,
+            month,
+            *grid.origin,
+        )
         self.grid = grid
-        log.info("initialised %s on %s at %04d-%02d (%s, %s)", self.manifest["name"],
-                 grid.describe(), year, month, direction, self.dtype)  # fmt: skip
+        log.info(
+            "initialised %s on %s at %04d-%02d (%s, %s)",
+            self.manifest["name"],
+            grid.describe(),
+            year,
+            month,
+            direction,
+            self.dtype,
+        )
 
     @staticmethod
     def _check_names(part: str, given: Mapping[str, Any], variables) -> None:
@@ -241,8 +272,10 @@ class BoundaryConditionEmulator:
             )
         self._check_names("forcing", forcing, catalog.FORCING_VARIABLES)
         shapes = (self.grid.shape, self.grid.coarse_shape)
-        tensors = {v.name: validate(v, forcing[v.name], v.shape(*shapes))
-                   for v in catalog.FORCING_VARIABLES}  # fmt: skip
+        tensors = {
+            v.name: validate(v, forcing[v.name], v.shape(*shapes))
+            for v in catalog.FORCING_VARIABLES
+        }
         with torch.inference_mode():
             fields = stepper.step(tensors)
         return StepResult(nt[0], nt[1], dict(fields), self.grid)
@@ -259,18 +292,25 @@ class BoundaryConditionEmulator:
         path.parent.mkdir(parents=True, exist_ok=True)
         fn = bundle_mod.stepper_file(self._direction or "forward")
         meta = {
-            "format": RESTART_FORMAT, "version": RESTART_VERSION,
-            "bundle": self.manifest["name"], "stepper_sha256": self.manifest["files"][fn],
-            "direction": self._direction or "", "grid": json.dumps(self.grid.to_dict()),
-            "time": "%04d-%02d" % self.time,
-        }  # fmt: skip
+            "format": RESTART_FORMAT,
+            "version": RESTART_VERSION,
+            "bundle": self.manifest["name"],
+            "stepper_sha256": self.manifest["files"][fn],
+            "direction": self._direction or "",
+            "grid": json.dumps(self.grid.to_dict()),
+            "time": "{:04d}-{:02d}".format(*self.time),
+        }
         safetensors.save(path, dict(stepper.get_state()), meta)
         return path
 
     @classmethod
-    def from_restart(cls, bundle_path: str | Path, restart_path: str | Path,
-                     device: str | torch.device = "cpu",
-                     dtype: str | torch.dtype = "float32") -> BoundaryConditionEmulator:  # fmt: skip
+    def from_restart(
+        cls,
+        bundle_path: str | Path,
+        restart_path: str | Path,
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype = "float32",
+    ) -> BoundaryConditionEmulator:
         emu = cls.from_bundle(bundle_path, device, dtype)
         tensors, meta = safetensors.load(restart_path)
         if meta.get("format") != RESTART_FORMAT or meta.get("version") != RESTART_VERSION:

@@ -51,11 +51,17 @@ def catalog_description() -> dict:
             "derived": [v.to_dict() for v in catalog.DERIVED_VARIABLES],
         },
         "classes": {
-            name: [{"index": c.index, "name": c.name, "source_codes": list(c.source_codes)}
-                   for c in classes]
-            for name, classes in (("lu", catalog.LU_CLASSES), ("lc", catalog.LC_CLASSES),
-                                  ("koppen", catalog.KOPPEN_GROUPS), ("igbp", catalog.IGBP_CLASSES))
-        },  # fmt: skip
+            name: [
+                {"index": c.index, "name": c.name, "source_codes": list(c.source_codes)}
+                for c in classes
+            ]
+            for name, classes in (
+                ("lu", catalog.LU_CLASSES),
+                ("lc", catalog.LC_CLASSES),
+                ("koppen", catalog.KOPPEN_GROUPS),
+                ("igbp", catalog.IGBP_CLASSES),
+            )
+        },
         "lc_high_vegetation": list(catalog.LC_HIGH_VEGETATION),
         "lc_low_vegetation": list(catalog.LC_LOW_VEGETATION),
         "lc_vegetation_cover": list(catalog.LC_VEGETATION_COVER),
@@ -63,10 +69,19 @@ def catalog_description() -> dict:
     }
 
 
-def write_bundle(folder: str | Path, steppers: dict[str, torch.jit.ScriptModule], *,
-                 name: str, res: float, coarse_factor: int, tile: int,
-                 normalisation: dict[str, list[float]], training: dict,
-                 metrics: dict | None = None) -> Path:  # fmt: skip
+def write_bundle(
+    folder: str | Path,
+    steppers: dict[str, torch.jit.ScriptModule],
+    *,
+    name: str,
+    res: float,
+    coarse_factor: int,
+    tile: int,
+    stride: int,
+    normalisation: dict[str, list[float]],
+    training: dict,
+    metrics: dict | None = None,
+) -> Path:
     """Save scripted steppers and the manifest into `folder` (created; must not exist
     unless empty). Written to a temporary sibling and renamed, so a failed export
     leaves no half bundle."""
@@ -89,18 +104,26 @@ def write_bundle(folder: str | Path, steppers: dict[str, torch.jit.ScriptModule]
         "torch_version": torch.__version__.split("+")[0],
         **catalog_description(),
         "grid": {"res": res, "coarse_factor": coarse_factor},
-        "tiling": {"tile": tile, "stride": tile // 2,
-                   "blend": "gaussian, sigma = tile/8, on the global lattice of tile origins"},
+        "tiling": {
+            "tile": tile,
+            "stride": stride,
+            "blend": "gaussian, sigma = tile/8, tile origins on the global lattice "
+            "of multiples of the stride",
+        },
         "normalisation": normalisation,
-        "directions": {d: {"file": stepper_file(d),
-                           "prior": "year t-1 / month t-1" if d == "forward"
-                           else "year t+1 / month t+1"} for d in steppers},
+        "directions": {
+            d: {
+                "file": stepper_file(d),
+                "prior": "year t-1 / month t-1" if d == "forward" else "year t+1 / month t+1",
+            }
+            for d in steppers
+        },
         "forcing_cadence": "every step needs all forcing variables; yearly ones are read "
-                           "when the step enters a new year",
+        "when the step enters a new year",
         "training": training,
         "metrics": metrics or {},
         "files": files,
-    }  # fmt: skip
+    }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     if folder.exists():
         folder.rmdir()
@@ -109,10 +132,11 @@ def write_bundle(folder: str | Path, steppers: dict[str, torch.jit.ScriptModule]
 
 
 def update_metrics(folder: str | Path, metrics: dict) -> None:
-    """Record measured skill in the manifest (the manifest itself carries no checksum)."""
+    """Merge measured skill into the manifest's metrics (the manifest itself carries
+    no checksum; the files it lists do)."""
     path = Path(folder) / MANIFEST
     manifest = json.loads(path.read_text())
-    manifest["metrics"] = metrics
+    manifest.setdefault("metrics", {}).update(metrics)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     os.replace(tmp, path)
@@ -162,12 +186,18 @@ def verify(folder: str | Path) -> dict:
             )
     for d, entry in manifest.get("directions", {}).items():
         if entry.get("file") not in files:
-            raise BundleError(f"bundle {folder}: direction {d!r} file {entry.get('file')} has no checksum")
+            raise BundleError(
+                f"bundle {folder}: direction {d!r} file {entry.get('file')} has no checksum"
+            )
     return manifest
 
 
-def load_stepper(folder: str | Path, direction: str, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32) -> tuple[torch.jit.ScriptModule, dict]:  # fmt: skip
+def load_stepper(
+    folder: str | Path,
+    direction: str,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.jit.ScriptModule, dict]:
     """Verify the bundle and load the stepper of one direction onto `device`.
 
     The nets are cast to `dtype` (float32 or bfloat16); blending, normalisation
@@ -185,10 +215,11 @@ def load_stepper(folder: str | Path, direction: str, device: str | torch.device 
     checks = {
         "direction": (int(stepper.direction), DIRECTIONS[direction]),
         "tile": (int(stepper.tile), manifest["tiling"]["tile"]),
+        "stride": (int(stepper.stride), manifest["tiling"]["stride"]),
         "coarse_factor": (int(stepper.coarse_factor), manifest["grid"]["coarse_factor"]),
-        "normalisation": ({k: list(v) for k, v in stepper.norm.items()},
-                          manifest["normalisation"]),
-    }  # fmt: skip
+        "res": (float(stepper.res), manifest["grid"]["res"]),
+        "normalisation": ({k: list(v) for k, v in stepper.norm.items()}, manifest["normalisation"]),
+    }
     for what, (in_file, in_manifest) in checks.items():
         if in_file != in_manifest:
             raise BundleError(
@@ -211,14 +242,21 @@ def inspect(folder: str | Path) -> str:
         f"grid: {manifest['grid']['res']} deg, coarse factor {manifest['grid']['coarse_factor']}; "
         f"tiles {manifest['tiling']['tile']} px, stride {manifest['tiling']['stride']}",
         f"directions: {', '.join(sorted(manifest['directions']))}",
-        "inputs: " + ", ".join(v["name"] for part in ("static", "forcing")
-                               for v in manifest["variables"][part]),
-        "outputs: " + ", ".join(v["name"] for part in ("state", "derived")
-                                for v in manifest["variables"][part]),
+        "inputs: "
+        + ", ".join(
+            v["name"] for part in ("static", "forcing") for v in manifest["variables"][part]
+        ),
+        "outputs: "
+        + ", ".join(
+            v["name"] for part in ("state", "derived") for v in manifest["variables"][part]
+        ),
         f"training data: {manifest['training'].get('data', {}).get('title', '?')}",
-        "files: " + ", ".join(f"{fn} ({Path(folder, fn).stat().st_size / 1e6:.1f} MB, sha256 ok)"
-                              for fn in manifest["files"]),
-    ]  # fmt: skip
+        "files: "
+        + ", ".join(
+            f"{fn} ({Path(folder, fn).stat().st_size / 1e6:.1f} MB, sha256 ok)"
+            for fn in manifest["files"]
+        ),
+    ]
     for k, v in manifest.get("metrics", {}).items():
         lines.append(f"metric {k}: {json.dumps(v)}")
     return "\n".join(lines)

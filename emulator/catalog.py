@@ -73,9 +73,28 @@ LC_LOW_VEGETATION: tuple[int, ...] = (1, 2, 7, 9, 10, 11, 13, 16, 17)
 # its single type, so that the IFS grid-box LAI cvl*lai_lv + cvh*lai_hv equals
 # the pixel LAI (see the stepper's derived outputs).
 LC_VEGETATION_COVER: tuple[float, ...] = (
-    0.0, 0.90, 0.85, 0.90, 0.90, 0.90, 0.99, 0.70, 0.0, 0.50, 0.90,
-    0.10, 0.0, 0.60, 0.0, 0.0, 0.50, 0.50, 0.90, 0.90, 0.60,
-)  # fmt: skip
+    0.0,
+    0.90,
+    0.85,
+    0.90,
+    0.90,
+    0.90,
+    0.99,
+    0.70,
+    0.0,
+    0.50,
+    0.90,
+    0.10,
+    0.0,
+    0.60,
+    0.0,
+    0.0,
+    0.50,
+    0.50,
+    0.90,
+    0.90,
+    0.60,
+)
 
 # --- Static maps -------------------------------------------------------------
 
@@ -96,31 +115,62 @@ IGBP_CLASSES: tuple[LandClass, ...] = tuple(
     LandClass(i, n)
     for i, n in enumerate(
         (
-            "water", "evergreen needleleaf forest", "evergreen broadleaf forest",
-            "deciduous needleleaf forest", "deciduous broadleaf forest", "mixed forest",
-            "closed shrublands", "open shrublands", "woody savannas", "savannas",
-            "grasslands", "permanent wetlands", "croplands", "urban and built-up",
-            "cropland/natural vegetation mosaic", "snow and ice", "barren",
+            "water",
+            "evergreen needleleaf forest",
+            "evergreen broadleaf forest",
+            "deciduous needleleaf forest",
+            "deciduous broadleaf forest",
+            "mixed forest",
+            "closed shrublands",
+            "open shrublands",
+            "woody savannas",
+            "savannas",
+            "grasslands",
+            "permanent wetlands",
+            "croplands",
+            "urban and built-up",
+            "cropland/natural vegetation mosaic",
+            "snow and ice",
+            "barren",
         )
     )
-)  # fmt: skip
+)
 N_IGBP = len(IGBP_CLASSES)
 
 # --- Coarse land-use forcing: LUH2 states ------------------------------------
 
 LUH2_STATES: tuple[str, ...] = (
-    "primf", "primn", "secdf", "secdn", "urban", "c3ann",
-    "c4ann", "c3per", "c4per", "c3nfx", "pastr", "range",
-)  # fmt: skip
+    "primf",
+    "primn",
+    "secdf",
+    "secdn",
+    "urban",
+    "c3ann",
+    "c4ann",
+    "c3per",
+    "c4per",
+    "c3nfx",
+    "pastr",
+    "range",
+)
 N_LUH2 = len(LUH2_STATES)
 
 # Which consolidated LU class each LUH2 state feeds. primn/secdn (natural
 # non-forest) feed both 5 and 6; the split is a matter of aridity.
 LUH2_TO_LU: dict[str, tuple[int, ...]] = {
-    "primf": (4,), "secdf": (4,), "primn": (5, 6), "secdn": (5, 6), "urban": (1,),
-    "c3ann": (2,), "c4ann": (2,), "c3per": (2,), "c4per": (2,), "c3nfx": (2,),
-    "pastr": (3,), "range": (3,),
-}  # fmt: skip
+    "primf": (4,),
+    "secdf": (4,),
+    "primn": (5, 6),
+    "secdn": (5, 6),
+    "urban": (1,),
+    "c3ann": (2,),
+    "c4ann": (2,),
+    "c3per": (2,),
+    "c4per": (2,),
+    "c3nfx": (2,),
+    "pastr": (3,),
+    "range": (3,),
+}
 
 # --- Variables ---------------------------------------------------------------
 
@@ -157,8 +207,12 @@ class Variable:
 
     def cf_attrs(self) -> dict:
         """CF attributes for Zarr/NetCDF writers."""
-        attrs = {"long_name": self.long_name, "units": self.units,
-                 "valid_min": self.valid_min, "valid_max": self.valid_max}  # fmt: skip
+        attrs = {
+            "long_name": self.long_name,
+            "units": self.units,
+            "valid_min": self.valid_min,
+            "valid_max": self.valid_max,
+        }
         if self.standard_name:
             attrs["standard_name"] = self.standard_name
         if self.flag_values:
@@ -179,58 +233,212 @@ def _classes(n: int) -> tuple[int, ...]:
 
 
 STATIC_VARIABLES: tuple[Variable, ...] = (
-    Variable("land_mask", "land-sea mask (1 land, 0 sea)", "1", 0, 1, STATIC, HIGH, "uint8",
-             standard_name="land_binary_mask", flag_values=(0, 1)),
-    Variable("elevation", "surface elevation above sea level", "m", -500, 9000, STATIC, HIGH,
-             "float32", standard_name="surface_altitude"),
+    Variable(
+        "land_mask",
+        "land-sea mask (1 land, 0 sea)",
+        "1",
+        0,
+        1,
+        STATIC,
+        HIGH,
+        "uint8",
+        standard_name="land_binary_mask",
+        flag_values=(0, 1),
+    ),
+    Variable(
+        "elevation",
+        "surface elevation above sea level",
+        "m",
+        -500,
+        9000,
+        STATIC,
+        HIGH,
+        "float32",
+        standard_name="surface_altitude",
+    ),
     Variable("slope", "terrain slope", "degree", 0, 90, STATIC, HIGH, "float32"),
-    Variable("koppen", "Koppen-Geiger main climate group", "1", 0, N_KOPPEN - 1, STATIC, HIGH,
-             "uint8", flag_values=_classes(N_KOPPEN)),
-    Variable("igbp", "MODIS MCD12C1 2019 IGBP land cover", "1", 0, N_IGBP - 1, STATIC, HIGH,
-             "uint8", flag_values=_classes(N_IGBP)),
-)  # fmt: skip
+    Variable(
+        "koppen",
+        "Koppen-Geiger main climate group",
+        "1",
+        0,
+        N_KOPPEN - 1,
+        STATIC,
+        HIGH,
+        "uint8",
+        flag_values=_classes(N_KOPPEN),
+    ),
+    Variable(
+        "igbp",
+        "MODIS MCD12C1 2019 IGBP land cover",
+        "1",
+        0,
+        N_IGBP - 1,
+        STATIC,
+        HIGH,
+        "uint8",
+        flag_values=_classes(N_IGBP),
+    ),
+)
 
 FORCING_VARIABLES: tuple[Variable, ...] = (
-    Variable("luh2_frac", "LUH2 land-use state fractions of the grid cell", "1", 0, 1, YEARLY,
-             COARSE, "float32", channels=LUH2_STATES),
-    Variable("secma", "mean age of secondary land (LUH2)", "year", 0, 1000, YEARLY, COARSE,
-             "float32"),
-    Variable("secmb", "mean biomass density of secondary land (LUH2)", "kg m-2", 0, 100, YEARLY,
-             COARSE, "float32"),
-    Variable("co2", "global mean CO2 mole fraction", "ppm", 150, 2000, YEARLY, SCALAR, "float32",
-             standard_name="mole_fraction_of_carbon_dioxide_in_air"),
-    Variable("t2m", "monthly mean 2 m temperature", "K", 180, 340, MONTHLY, COARSE, "float32",
-             standard_name="air_temperature"),
-    Variable("tp", "monthly mean precipitation rate", "mm day-1", 0, 300, MONTHLY, COARSE,
-             "float32", standard_name="lwe_precipitation_rate"),
-    Variable("ssrd", "monthly mean surface downward shortwave radiation", "W m-2", 0, 500,
-             MONTHLY, COARSE, "float32",
-             standard_name="surface_downwelling_shortwave_flux_in_air"),
-)  # fmt: skip
+    Variable(
+        "luh2_frac",
+        "LUH2 land-use state fractions of the grid cell",
+        "1",
+        0,
+        1,
+        YEARLY,
+        COARSE,
+        "float32",
+        channels=LUH2_STATES,
+    ),
+    Variable(
+        "secma", "mean age of secondary land (LUH2)", "year", 0, 1000, YEARLY, COARSE, "float32"
+    ),
+    Variable(
+        "secmb",
+        "mean biomass density of secondary land (LUH2)",
+        "kg m-2",
+        0,
+        100,
+        YEARLY,
+        COARSE,
+        "float32",
+    ),
+    Variable(
+        "co2",
+        "global mean CO2 mole fraction",
+        "ppm",
+        150,
+        2000,
+        YEARLY,
+        SCALAR,
+        "float32",
+        standard_name="mole_fraction_of_carbon_dioxide_in_air",
+    ),
+    Variable(
+        "t2m",
+        "monthly mean 2 m temperature",
+        "K",
+        180,
+        340,
+        MONTHLY,
+        COARSE,
+        "float32",
+        standard_name="air_temperature",
+    ),
+    Variable(
+        "tp",
+        "monthly mean precipitation rate",
+        "mm day-1",
+        0,
+        300,
+        MONTHLY,
+        COARSE,
+        "float32",
+        standard_name="lwe_precipitation_rate",
+    ),
+    Variable(
+        "ssrd",
+        "monthly mean surface downward shortwave radiation",
+        "W m-2",
+        0,
+        500,
+        MONTHLY,
+        COARSE,
+        "float32",
+        standard_name="surface_downwelling_shortwave_flux_in_air",
+    ),
+)
 
 STATE_VARIABLES: tuple[Variable, ...] = (
-    Variable("lu", "land use (consolidated HILDA+ state)", "1", 0, N_LU - 1, YEARLY, HIGH,
-             "uint8", flag_values=_classes(N_LU)),
-    Variable("lc", "land cover (IFS vegetation type, GRIB2 table 4.234)", "1", 0, N_LC - 1,
-             YEARLY, HIGH, "uint8", flag_values=_classes(N_LC)),
-    Variable("lai", "leaf area index", "m2 m-2", 0, 15, MONTHLY, HIGH, "float32",
-             standard_name="leaf_area_index", grib_param_id=260373),
-)  # fmt: skip
+    Variable(
+        "lu",
+        "land use (consolidated HILDA+ state)",
+        "1",
+        0,
+        N_LU - 1,
+        YEARLY,
+        HIGH,
+        "uint8",
+        flag_values=_classes(N_LU),
+    ),
+    Variable(
+        "lc",
+        "land cover (IFS vegetation type, GRIB2 table 4.234)",
+        "1",
+        0,
+        N_LC - 1,
+        YEARLY,
+        HIGH,
+        "uint8",
+        flag_values=_classes(N_LC),
+    ),
+    Variable(
+        "lai",
+        "leaf area index",
+        "m2 m-2",
+        0,
+        15,
+        MONTHLY,
+        HIGH,
+        "float32",
+        standard_name="leaf_area_index",
+        grib_param_id=260373,
+    ),
+)
 
 DERIVED_VARIABLES: tuple[Variable, ...] = (
-    Variable("cvh", "high vegetation cover", "1", 0, 1, YEARLY, HIGH, "float32",
-             grib_param_id=28),
-    Variable("cvl", "low vegetation cover", "1", 0, 1, YEARLY, HIGH, "float32",
-             grib_param_id=27),
-    Variable("tvh", "type of high vegetation", "1", 0, N_LC - 1, YEARLY, HIGH, "uint8",
-             grib_param_id=30, flag_values=_classes(N_LC)),
-    Variable("tvl", "type of low vegetation", "1", 0, N_LC - 1, YEARLY, HIGH, "uint8",
-             grib_param_id=29, flag_values=_classes(N_LC)),
-    Variable("lai_hv", "leaf area index, high vegetation", "m2 m-2", 0, 150, MONTHLY, HIGH,
-             "float32", grib_param_id=67),
-    Variable("lai_lv", "leaf area index, low vegetation", "m2 m-2", 0, 150, MONTHLY, HIGH,
-             "float32", grib_param_id=66),
-)  # fmt: skip
+    Variable("cvh", "high vegetation cover", "1", 0, 1, YEARLY, HIGH, "float32", grib_param_id=28),
+    Variable("cvl", "low vegetation cover", "1", 0, 1, YEARLY, HIGH, "float32", grib_param_id=27),
+    Variable(
+        "tvh",
+        "type of high vegetation",
+        "1",
+        0,
+        N_LC - 1,
+        YEARLY,
+        HIGH,
+        "uint8",
+        grib_param_id=30,
+        flag_values=_classes(N_LC),
+    ),
+    Variable(
+        "tvl",
+        "type of low vegetation",
+        "1",
+        0,
+        N_LC - 1,
+        YEARLY,
+        HIGH,
+        "uint8",
+        grib_param_id=29,
+        flag_values=_classes(N_LC),
+    ),
+    Variable(
+        "lai_hv",
+        "leaf area index, high vegetation",
+        "m2 m-2",
+        0,
+        150,
+        MONTHLY,
+        HIGH,
+        "float32",
+        grib_param_id=67,
+    ),
+    Variable(
+        "lai_lv",
+        "leaf area index, low vegetation",
+        "m2 m-2",
+        0,
+        150,
+        MONTHLY,
+        HIGH,
+        "float32",
+        grib_param_id=66,
+    ),
+)
 
 OUTPUT_VARIABLES: tuple[Variable, ...] = STATE_VARIABLES + DERIVED_VARIABLES
 

@@ -5,13 +5,13 @@ One merged Zarr (v2) store per dataset, as the BSC work found best: chunks of
 that `xarray.open_zarr` reads it. Training and the step loop read it with raw
 zarr indexing (no dask), one time slice at a time.
 
-    static, high res   land_mask elevation slope koppen igbp      (lat, lon)
-    yearly, coarse     luh2_frac                                   (year, luh2_state, lat_coarse, lon_coarse)
-                       secma secmb                                 (year, lat_coarse, lon_coarse)
-                       co2                                         (year)
-    monthly, coarse    t2m tp ssrd                                 (time, lat_coarse, lon_coarse)
-    yearly, high res   lu lc                                       (year, lat, lon)
-    monthly, high res  lai                                         (time, lat, lon)
+    static, high res   land_mask elevation slope koppen igbp  (lat, lon)
+    yearly, coarse     luh2_frac     (year, luh2_state, lat_coarse, lon_coarse)
+                       secma secmb   (year, lat_coarse, lon_coarse)
+                       co2           (year)
+    monthly, coarse    t2m tp ssrd   (time, lat_coarse, lon_coarse)
+    yearly, high res   lu lc         (year, lat, lon)
+    monthly, high res  lai           (time, lat, lon)
 
 Users with real data (HILDA+, LUH2, ESA CCI, ERA5, Copernicus LAI) write the
 same layout; nothing downstream knows that the default cube is synthetic.
@@ -47,8 +47,11 @@ def month_index(year: int, month: int, first_year: int) -> int:
 
 
 def _dims(var: catalog.Variable, time_dim: str | None) -> list[str]:
-    space = {catalog.HIGH: ["lat", "lon"], catalog.COARSE: ["lat_coarse", "lon_coarse"],
-             catalog.SCALAR: []}[var.grid]  # fmt: skip
+    space = {
+        catalog.HIGH: ["lat", "lon"],
+        catalog.COARSE: ["lat_coarse", "lon_coarse"],
+        catalog.SCALAR: [],
+    }[var.grid]
     chan = ["luh2_state"] if var.channels else []
     return ([time_dim] if time_dim else []) + chan + space
 
@@ -69,18 +72,21 @@ def create_cube(path: str | Path, grid: Grid, years: tuple[int, int], attrs: dic
     h, w = grid.coarse_shape
     nyears = y1 - y0 + 1
     root = zarr.open_group(str(path), mode="w-")
-    root.attrs.update({
-        "landbc_cube_format": FORMAT_VERSION,
-        "grid": grid.to_dict(),
-        "first_year": y0,
-        "last_year": y1,
-        "Conventions": "CF-1.8",
-        **attrs,
-    })  # fmt: skip
+    root.attrs.update(
+        {
+            "landbc_cube_format": FORMAT_VERSION,
+            "grid": grid.to_dict(),
+            "first_year": y0,
+            "last_year": y1,
+            "Conventions": "CF-1.8",
+            **attrs,
+        }
+    )
 
     def coord(name, values, cf):
-        a = root.create_dataset(name, data=np.asarray(values), chunks=(len(values),),
-                                overwrite=False)  # fmt: skip
+        a = root.create_dataset(
+            name, data=np.asarray(values), chunks=(len(values),), overwrite=False
+        )
         a.attrs.update({"_ARRAY_DIMENSIONS": [name], **cf})
 
     coord("lat", grid.lat, {"units": "degrees_north", "standard_name": "latitude"})
@@ -90,8 +96,16 @@ def create_cube(path: str | Path, grid: Grid, years: tuple[int, int], attrs: dic
     coord("year", np.arange(y0, y1 + 1, dtype="int32"), {"long_name": "calendar year"})
     months = np.arange(f"{y0}-01", f"{y1 + 1}-01", dtype="datetime64[M]")
     days = (months.astype("datetime64[D]") - np.datetime64("1970-01-01", "D")).astype("int64")
-    coord("time", days, {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian",
-                         "standard_name": "time", "long_name": "first day of the month"})
+    coord(
+        "time",
+        days,
+        {
+            "units": "days since 1970-01-01",
+            "calendar": "proleptic_gregorian",
+            "standard_name": "time",
+            "long_name": "first day of the month",
+        },
+    )
     st = root.create_dataset("luh2_state", data=np.array(catalog.LUH2_STATES, dtype="U5"))
     st.attrs["_ARRAY_DIMENSIONS"] = ["luh2_state"]
 
@@ -101,13 +115,27 @@ def create_cube(path: str | Path, grid: Grid, years: tuple[int, int], attrs: dic
         shape = []
         chunks = []
         for d in dims:
-            n = {"year": n_time, "time": n_time, "luh2_state": len(catalog.LUH2_STATES),
-                 "lat": ny, "lon": nx, "lat_coarse": h, "lon_coarse": w}[d]  # fmt: skip
+            n = {
+                "year": n_time,
+                "time": n_time,
+                "luh2_state": len(catalog.LUH2_STATES),
+                "lat": ny,
+                "lon": nx,
+                "lat_coarse": h,
+                "lon_coarse": w,
+            }[d]
             shape.append(n)
-            chunks.append(1 if d in ("year", "time") else
-                          min(n, SPACE_CHUNK) if d in ("lat", "lon") else n)  # fmt: skip
-        a = root.create_dataset(name, shape=tuple(shape), chunks=tuple(chunks), dtype=v.dtype,
-                                compressor=_COMPRESSOR, fill_value=0)  # fmt: skip
+            chunks.append(
+                1 if d in ("year", "time") else min(n, SPACE_CHUNK) if d in ("lat", "lon") else n
+            )
+        a = root.create_dataset(
+            name,
+            shape=tuple(shape),
+            chunks=tuple(chunks),
+            dtype=v.dtype,
+            compressor=_COMPRESSOR,
+            fill_value=0,
+        )
         a.attrs.update({"_ARRAY_DIMENSIONS": dims, **v.cf_attrs()})
 
     for n in STATIC_NAMES:
@@ -142,12 +170,19 @@ class Cube:
         try:
             root = zarr.open_consolidated(str(path), mode="r")
         except KeyError:
-            raise ValueError(f"{path} is not a finished landbc cube (no consolidated metadata)") from None
+            raise ValueError(
+                f"{path} is not a finished landbc cube (no consolidated metadata)"
+            ) from None
         fmt = root.attrs.get("landbc_cube_format")
         if fmt != FORMAT_VERSION:
             raise ValueError(f"{path}: landbc_cube_format expected {FORMAT_VERSION}, found {fmt}")
-        return cls(path, root, Grid.from_dict(root.attrs["grid"]), int(root.attrs["first_year"]),
-                   int(root.attrs["last_year"]))  # fmt: skip
+        return cls(
+            path,
+            root,
+            Grid.from_dict(root.attrs["grid"]),
+            int(root.attrs["first_year"]),
+            int(root.attrs["last_year"]),
+        )
 
     @property
     def years(self) -> range:
@@ -179,11 +214,15 @@ class Cube:
         out.update({n: self.root[n][ti] for n in MONTHLY_FORCING})
         return out
 
-    def truth(self, year: int, month: int,
-              window: tuple[slice, slice] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    def truth(
+        self, year: int, month: int, window: tuple[slice, slice] | None = None
+    ) -> dict[str, np.ndarray]:
         """High-res LU and LC of `year` and LAI of (year, month)."""
         yi = self._check_year(year)
         ti = self._check_month(year, month)
         sl = window or (slice(None), slice(None))
-        return {"lu": self.root["lu"][(yi, *sl)], "lc": self.root["lc"][(yi, *sl)],
-                "lai": self.root["lai"][(ti, *sl)]}  # fmt: skip
+        return {
+            "lu": self.root["lu"][(yi, *sl)],
+            "lc": self.root["lc"][(yi, *sl)],
+            "lai": self.root["lai"][(ti, *sl)],
+        }

@@ -19,63 +19,123 @@ from .catalog import N_IGBP, N_KOPPEN, N_LC, N_LU, N_LUH2
 N_STATIC = 3 + N_KOPPEN + N_IGBP
 N_LU_INPUTS = N_STATIC + 2 * N_LU + N_LUH2 + 2
 N_LC_INPUTS = N_STATIC + 2 * N_LU + N_LC
-N_LAI_INPUTS = N_STATIC + N_LC + 1 + 3 + 2 + 1
+N_LAI_INPUTS = N_STATIC + N_LC + 1 + 3 + 2 + 1 + 1
+# Where each net's prior starts in its input stack (the nets add it to their output).
+LU_PRIOR_CHANNEL = N_STATIC
+LC_PRIOR_CHANNEL = N_STATIC + 2 * N_LU
+LAI_PRIOR_CHANNEL = N_STATIC + N_LC
+
 
 def one_hot(classes: Tensor, n: int) -> Tensor:
     """(B, P, P) integer map → (B, n, P, P) float32 one-hot."""
     return F.one_hot(classes.long(), n).permute(0, 3, 1, 2).float()
 
+
 def normalise(x: Tensor, norm: dict[str, list[float]], name: str) -> Tensor:
     mean_std = norm[name]
     return (x.float() - mean_std[0]) / mean_std[1]
 
-def static_inputs(land_mask: Tensor, elevation: Tensor, slope: Tensor, koppen: Tensor,
-                  igbp: Tensor, norm: dict[str, list[float]], n_koppen: int = N_KOPPEN,
-                  n_igbp: int = N_IGBP) -> Tensor:  # fmt: skip
-    """(B, P, P) static maps → (B, N_STATIC, P, P)."""
-    return torch.cat([
-        land_mask.float().unsqueeze(1),
-        normalise(elevation, norm, "elevation").unsqueeze(1),
-        normalise(slope, norm, "slope").unsqueeze(1),
-        one_hot(koppen, n_koppen),
-        one_hot(igbp, n_igbp),
-    ], dim=1)  # fmt: skip
 
-def lu_inputs(static: Tensor, prior_lu: Tensor, prior_lu_coarse: Tensor, luh2_frac: Tensor,
-              secma: Tensor, secmb: Tensor, norm: dict[str, list[float]]) -> Tensor:  # fmt: skip
+def static_inputs(
+    land_mask: Tensor,
+    elevation: Tensor,
+    slope: Tensor,
+    koppen: Tensor,
+    igbp: Tensor,
+    norm: dict[str, list[float]],
+    n_koppen: int = N_KOPPEN,
+    n_igbp: int = N_IGBP,
+) -> Tensor:
+    """(B, P, P) static maps → (B, N_STATIC, P, P)."""
+    return torch.cat(
+        [
+            land_mask.float().unsqueeze(1),
+            normalise(elevation, norm, "elevation").unsqueeze(1),
+            normalise(slope, norm, "slope").unsqueeze(1),
+            one_hot(koppen, n_koppen),
+            one_hot(igbp, n_igbp),
+        ],
+        dim=1,
+    )
+
+
+def lu_inputs(
+    static: Tensor,
+    prior_lu: Tensor,
+    prior_lu_coarse: Tensor,
+    luh2_frac: Tensor,
+    secma: Tensor,
+    secmb: Tensor,
+    norm: dict[str, list[float]],
+) -> Tensor:
     """LU net: statics, the adjacent year's LU (probabilities) and its coarse-cell
     fractions, the target year's LUH2 states. The mismatch between the prior's
     coarse fractions and LUH2 says how much must change; statics say where."""
-    return torch.cat([
-        static, prior_lu, prior_lu_coarse, luh2_frac,
-        normalise(secma, norm, "secma").unsqueeze(1),
-        normalise(secmb, norm, "secmb").unsqueeze(1),
-    ], dim=1)  # fmt: skip
+    return torch.cat(
+        [
+            static,
+            prior_lu,
+            prior_lu_coarse,
+            luh2_frac,
+            normalise(secma, norm, "secma").unsqueeze(1),
+            normalise(secmb, norm, "secmb").unsqueeze(1),
+        ],
+        dim=1,
+    )
+
 
 def lc_inputs(static: Tensor, lu: Tensor, prior_lu: Tensor, prior_lc: Tensor) -> Tensor:
     """LC net: this year's LU, the adjacent year's LU and LC (did LU change here?)."""
     return torch.cat([static, lu, prior_lu, prior_lc], dim=1)
 
-def lai_inputs(static: Tensor, lc: Tensor, prior_lai: Tensor, t2m: Tensor, tp: Tensor,
-               ssrd: Tensor, month: int, co2: float,
-               norm: dict[str, list[float]]) -> Tensor:  # fmt: skip
-    """LAI net: LC, the adjacent month's LAI, the month's climate, season and CO2."""
+
+def lai_inputs(
+    static: Tensor,
+    lc: Tensor,
+    prior_lai: Tensor,
+    t2m: Tensor,
+    tp: Tensor,
+    ssrd: Tensor,
+    month: int,
+    co2: float,
+    lat: Tensor,
+    norm: dict[str, list[float]],
+) -> Tensor:
+    """LAI net: LC, the adjacent month's LAI, the month's climate, season, CO2 and
+    day length. `lat` (B, P) is the latitude of each tile row: photoperiod gates
+    the growing season (the GSI's iPhoto), and a convolution cannot know where it is."""
     b, _, p, q = static.shape
     phase = 2.0 * math.pi * (month - 0.5) / 12.0
     ones = torch.ones(b, 1, p, q, dtype=static.dtype, device=static.device)
-    return torch.cat([
-        static, lc,
-        normalise(prior_lai, norm, "lai").unsqueeze(1),
-        normalise(t2m, norm, "t2m").unsqueeze(1),
-        normalise(tp, norm, "tp").unsqueeze(1),
-        normalise(ssrd, norm, "ssrd").unsqueeze(1),
-        ones * math.sin(phase), ones * math.cos(phase),
-        ones * ((co2 - norm["co2"][0]) / norm["co2"][1]),
-    ], dim=1)  # fmt: skip
+    return torch.cat(
+        [
+            static,
+            lc,
+            normalise(prior_lai, norm, "lai").unsqueeze(1),
+            normalise(t2m, norm, "t2m").unsqueeze(1),
+            normalise(tp, norm, "tp").unsqueeze(1),
+            normalise(ssrd, norm, "ssrd").unsqueeze(1),
+            ones * math.sin(phase),
+            ones * math.cos(phase),
+            ones * ((co2 - norm["co2"][0]) / norm["co2"][1]),
+            ((day_length_hours(lat, month) - 12.0) / 4.0)[:, None, :, None].expand(b, 1, p, q),
+        ],
+        dim=1,
+    )
+
+
+def day_length_hours(lat: Tensor, month: int) -> Tensor:
+    """Day length (h) at mid-month for latitudes in degrees (Cooper's declination)."""
+    doy = 30.4 * (month - 0.5)
+    decl = math.radians(23.44) * math.sin(2.0 * math.pi * (284.0 + doy) / 365.0)
+    cos_omega = (-torch.tan(torch.deg2rad(lat.double())) * math.tan(decl)).clamp(-1.0, 1.0)
+    return (24.0 / math.pi * torch.acos(cos_omega)).float()
+
 
 def lai_from_output(y: Tensor, norm: dict[str, list[float]]) -> Tensor:
     """The LAI net's non-negative output is LAI in units of the LAI std."""
     return y[:, 0] * norm["lai"][1]
+
 
 def coarse_fractions(classes: Tensor, n: int, factor: int) -> Tensor:
     """(B, n, P, P) probabilities → fractions per coarse cell, back on the fine grid."""

@@ -148,8 +148,19 @@ class Grid:
     @classmethod
     def from_dict(cls, d: dict) -> Grid:
         try:
-            return cls(**{k: d[k] for k in ("lat_south", "lat_north", "lon_west", "lon_east",
-                                            "res", "coarse_factor")})  # fmt: skip
+            return cls(
+                **{
+                    k: d[k]
+                    for k in (
+                        "lat_south",
+                        "lat_north",
+                        "lon_west",
+                        "lon_east",
+                        "res",
+                        "coarse_factor",
+                    )
+                }
+            )
         except KeyError as e:
             raise ValueError(f"grid description lacks key {e.args[0]!r}: {d}") from None
 
@@ -174,5 +185,6 @@ def tile_origins(start: int, length: int, tile: int, stride: int) -> list[int]:
 
 
 # The default demo domain: Europe at the MCD12C1 0.05° grid, coarse 0.25° (LUH2).
-EUROPE = Grid(lat_south=35.0, lat_north=72.0, lon_west=-25.0, lon_east=45.0, res=0.05,
-              coarse_factor=5)  # fmt: skip
+EUROPE = Grid(
+    lat_south=35.0, lat_north=72.0, lon_west=-25.0, lon_east=45.0, res=0.05, coarse_factor=5
+)

@@ -8,6 +8,7 @@ decoder with skip connections and a 1×1 head (REFERENCES.md, phase 1). About
 import torch
 from torch import Tensor, nn
 
+
 class DoubleConv(nn.Sequential):
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__(
@@ -19,6 +20,7 @@ class DoubleConv(nn.Sequential):
             nn.ReLU(inplace=True),
         )
 
+
 class Up(nn.Module):
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
@@ -28,9 +30,17 @@ class Up(nn.Module):
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         return self.conv(torch.cat([self.up(x), skip], dim=1))
 
+
 class UNet(nn.Module):
     """U-Net with `levels` poolings. `head` is "logits" (classifier) or "softplus"
     (non-negative regressor).
+
+    `prior_channel` names the input channel where the prior starts (its one-hot
+    for a classifier, its normalised value for the regressor), or -1. The prior
+    is then added to the head's output with a learned gain per output channel:
+    persistence is the net's starting point and the U-Net learns the change,
+    which the rare change pixels could not teach it from scratch in a short
+    training. The prior stays an ordinary input too.
 
     The forward casts its input to the dtype of its own weights and returns
     float32: the stepper stays in float32 for blending, while the nets can be
@@ -39,8 +49,16 @@ class UNet(nn.Module):
 
     min_multiple: int
 
-    def __init__(self, in_channels: int, out_channels: int, base: int = 16, levels: int = 4,
-                 head: str = "logits") -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        base: int = 16,
+        levels: int = 4,
+        head: str = "logits",
+        prior_channel: int = -1,
+        prior_gain: float = 4.0,
+    ) -> None:
         super().__init__()
         if head not in ("logits", "softplus"):
             raise ValueError(f"head must be 'logits' or 'softplus', found {head!r}")
@@ -54,9 +72,12 @@ class UNet(nn.Module):
         self.ups = nn.ModuleList(Up(widths[i + 1], widths[i]) for i in reversed(range(levels)))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         self.pool = nn.MaxPool2d(2)
+        self.prior_channel = prior_channel
+        self.prior_gain = nn.Parameter(torch.full((out_channels,), float(prior_gain)))
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.to(self.head.weight.dtype)
+        inputs = x
         skips: list[Tensor] = []
         x = self.inc(x)
         for down in self.downs:
@@ -66,10 +87,16 @@ class UNet(nn.Module):
         for up in self.ups:
             x = up(x, skips[i])
             i -= 1
-        y = self.head(x).float()
+        y = self.head(x)
+        if self.prior_channel >= 0:
+            c = self.prior_channel
+            prior = inputs[:, c : c + self.out_channels]
+            y = y + self.prior_gain.view(1, -1, 1, 1).to(y.dtype) * prior
+        y = y.float()
         if self.softplus_head:
             y = nn.functional.softplus(y)
         return y
+
 
 def flops_per_pixel(net: UNet) -> float:
     """Multiply-adds ×2 of the convolutions per output pixel (analytic count)."""

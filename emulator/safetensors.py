@@ -17,10 +17,17 @@ import numpy as np
 import torch
 
 _DTYPES = {
-    torch.uint8: "U8", torch.int8: "I8", torch.int16: "I16", torch.int32: "I32",
-    torch.int64: "I64", torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32",
-    torch.float64: "F64", torch.bool: "BOOL",
-}  # fmt: skip
+    torch.uint8: "U8",
+    torch.int8: "I8",
+    torch.int16: "I16",
+    torch.int32: "I32",
+    torch.int64: "I64",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.float32: "F32",
+    torch.float64: "F64",
+    torch.bool: "BOOL",
+}
 _FROM_CODE = {v: k for k, v in _DTYPES.items()}
 
 
@@ -34,9 +41,12 @@ def save(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str,
         t = tensors[name].detach().cpu().contiguous()
         if t.dtype not in _DTYPES:
             raise TypeError(f"tensor {name!r} has unsupported dtype {t.dtype}")
-        raw = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(raw)]}  # fmt: skip
+        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {
+            "dtype": _DTYPES[t.dtype],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
         buffers.append(raw)
         offset += len(raw)
     blob = json.dumps(header, separators=(",", ":")).encode()

@@ -7,11 +7,13 @@ state (priors, time, statics). The Python `BoundaryConditionEmulator` and the
 C++ shim only validate, convert and move files; parity between them holds by
 construction (DESIGN.md, principle 1).
 
-Tiles are `tile` pixels wide with stride `tile // 2`, their origins global
-multiples of the stride (principle 6). Each pixel is covered by exactly four
-tiles. Blended class probabilities stream through a band of two tile-halves
-high and one domain wide, so nothing but the state is held for the whole
-domain (principle 5); contributions are summed in a fixed order.
+Tiles are `tile` pixels wide, their origins global multiples of `stride`
+(principle 6); the default stride of 3/4 tile overlaps neighbours by a quarter,
+so the nets run on (4/3)² ≈ 1.8× the domain's pixels (half-tile overlap would
+cost 4×). Blended class probabilities stream through a band one tile high and
+one domain wide: once a row of tiles is done, the rows above the next row's
+origin are final and are emitted, so nothing but the state is held for the
+whole domain (principle 5); contributions are summed in a fixed order.
 
 A step is a transaction (principle 4): new fields are computed into locals and
 the state is replaced only at the end.
@@ -28,6 +30,7 @@ FORWARD, BACKWARD = 1, -1
 STATIC_NAMES = [v.name for v in catalog.STATIC_VARIABLES]
 STATE_NAMES = [v.name for v in catalog.STATE_VARIABLES]
 
+
 def gaussian_blend_weights(tile: int) -> Tensor:
     """Separable Gaussian (σ = tile/8), peak 1, never zero (≈3e-4 at the edges)."""
     sigma = tile / 8.0
@@ -35,12 +38,14 @@ def gaussian_blend_weights(tile: int) -> Tensor:
     g = torch.exp(-(x * x) / (2.0 * sigma * sigma))
     return (g[:, None] * g[None, :]).float()
 
+
 class Stepper(nn.Module):
     direction: int
     tile: int
     stride: int
     coarse_factor: int
     tiles_per_batch: int
+    res: float
     sea_lc: int
     norm: dict[str, list[float]]
     initialised: bool
@@ -53,10 +58,20 @@ class Stepper(nn.Module):
     n_lc: int
     state_names: list[str]
 
-    def __init__(self, lu_net: nn.Module, lc_net: nn.Module, lai_net: nn.Module,
-                 norm: dict[str, list[float]], direction: int, tile: int = 256,
-                 coarse_factor: int = 5, tiles_per_batch: int = 4,
-                 sea_lc: int = 15) -> None:  # fmt: skip
+    def __init__(
+        self,
+        lu_net: nn.Module,
+        lc_net: nn.Module,
+        lai_net: nn.Module,
+        norm: dict[str, list[float]],
+        direction: int,
+        tile: int = 256,
+        coarse_factor: int = 5,
+        tiles_per_batch: int = 4,
+        sea_lc: int = 15,
+        stride: int = 0,
+        res: float = 0.05,
+    ) -> None:
         super().__init__()
         if direction not in (FORWARD, BACKWARD):
             raise ValueError(f"direction must be 1 (forward) or -1 (backward), found {direction}")
@@ -68,9 +83,12 @@ class Stepper(nn.Module):
         self.norm = {k: [float(v[0]), float(v[1])] for k, v in norm.items()}
         self.direction = direction
         self.tile = tile
-        self.stride = tile // 2
+        self.stride = stride if stride > 0 else tile * 3 // 4
+        if not 0 < self.stride <= tile:
+            raise ValueError(f"stride must be in 1..tile ({tile}), found {self.stride}")
         self.coarse_factor = coarse_factor
         self.tiles_per_batch = tiles_per_batch
+        self.res = float(res)  # degrees per pixel: rows give latitudes (day length)
         self.sea_lc = sea_lc
         self.static_names = list(STATIC_NAMES)
         self.n_lu = catalog.N_LU
@@ -102,8 +120,15 @@ class Stepper(nn.Module):
 
     # ------------------------------------------------------------------ state
     @torch.jit.export
-    def init(self, static: dict[str, Tensor], priors: dict[str, Tensor], year: int, month: int,
-             origin_row: int, origin_col: int) -> None:  # fmt: skip
+    def init(
+        self,
+        static: dict[str, Tensor],
+        priors: dict[str, Tensor],
+        year: int,
+        month: int,
+        origin_row: int,
+        origin_col: int,
+    ) -> None:
         """Start from priors valid at (year, month): LU/LC of `year`, LAI of that month."""
         state: dict[str, Tensor] = {}
         for n in self.static_names:
@@ -121,16 +146,25 @@ class Stepper(nn.Module):
             if n not in state:
                 raise ValueError("state lacks '" + n + "'")
         if int(state["direction"][0]) != self.direction:
-            raise ValueError("state direction " + str(int(state["direction"][0]))
-                             + " does not match this stepper's direction " + str(self.direction))
+            raise ValueError(
+                "state direction "
+                + str(int(state["direction"][0]))
+                + " does not match this stepper's direction "
+                + str(self.direction)
+            )
         shape = state["land_mask"].shape
         if len(shape) != 2 or shape[0] % self.coarse_factor or shape[1] % self.coarse_factor:
-            raise ValueError("land_mask must be 2-D with sides divisible by the coarse factor "
-                             + str(self.coarse_factor) + ", found " + str(shape))
+            raise ValueError(
+                "land_mask must be 2-D with sides divisible by the coarse factor "
+                + str(self.coarse_factor)
+                + ", found "
+                + str(shape)
+            )
         for n in self.static_names + self.state_names:
             if state[n].shape != shape:
-                raise ValueError("'" + n + "' has shape " + str(state[n].shape)
-                                 + ", expected " + str(shape))
+                raise ValueError(
+                    "'" + n + "' has shape " + str(state[n].shape) + ", expected " + str(shape)
+                )
         month = int(state["time"][1])
         if month < 1 or month > 12:
             raise ValueError("month must be 1..12, found " + str(month))
@@ -153,13 +187,18 @@ class Stepper(nn.Module):
     def get_state(self) -> dict[str, Tensor]:
         self._require_init()
         return {
-            "land_mask": self.land_mask, "elevation": self.elevation, "slope": self.slope,
-            "koppen": self.koppen, "igbp": self.igbp,
-            "lu": self.lu, "lc": self.lc, "lai": self.lai,
+            "land_mask": self.land_mask,
+            "elevation": self.elevation,
+            "slope": self.slope,
+            "koppen": self.koppen,
+            "igbp": self.igbp,
+            "lu": self.lu,
+            "lc": self.lc,
+            "lai": self.lai,
             "time": torch.tensor([self.year, self.month], dtype=torch.int64),
             "origin": torch.tensor([self.origin_row, self.origin_col], dtype=torch.int64),
             "direction": torch.tensor([self.direction], dtype=torch.int64),
-        }  # fmt: skip
+        }
 
     @torch.jit.export
     def next_time(self) -> tuple[int, int]:
@@ -224,12 +263,16 @@ class Stepper(nn.Module):
         zero_u = torch.zeros_like(self.lc)
         return {
             # copies: callers may modify outputs without touching the state
-            "lu": self.lu.clone(), "lc": self.lc.clone(), "lai": self.lai.clone(),
-            "cvh": cvh, "cvl": cvl,
-            "tvh": torch.where(high, self.lc, zero_u), "tvl": torch.where(low, self.lc, zero_u),
+            "lu": self.lu.clone(),
+            "lc": self.lc.clone(),
+            "lai": self.lai.clone(),
+            "cvh": cvh,
+            "cvl": cvl,
+            "tvh": torch.where(high, self.lc, zero_u),
+            "tvl": torch.where(low, self.lc, zero_u),
             "lai_hv": torch.where(cvh > 0, self.lai / cvh.clamp_min(1e-6), zero_f),
             "lai_lv": torch.where(cvl > 0, self.lai / cvl.clamp_min(1e-6), zero_f),
-        }  # fmt: skip
+        }
 
     # ------------------------------------------------------------- tiling
     def _crop(self, x: Tensor, r0: int, c0: int) -> Tensor:
@@ -242,8 +285,11 @@ class Stepper(nn.Module):
         ca = max(c0, 0)
         cb = min(c0 + t, w)
         inner = x[..., ra:rb, ca:cb]
-        return F.pad(inner, [ca - c0, c0 + t - cb, ra - r0, r0 + t - rb]) if (
-            ra != r0 or rb != r0 + t or ca != c0 or cb != c0 + t) else inner  # fmt: skip
+        return (
+            F.pad(inner, [ca - c0, c0 + t - cb, ra - r0, r0 + t - rb])
+            if (ra != r0 or rb != r0 + t or ca != c0 or cb != c0 + t)
+            else inner
+        )
 
     def _gather(self, x: Tensor, r0: int, c0: int, h_fine: int, w_fine: int) -> Tensor:
         """Nearest upsampling of a coarse (C, h, w) field onto one tile; zeros outside."""
@@ -261,6 +307,12 @@ class Stepper(nn.Module):
         w = self.land_mask.shape[1]
         return torch.stack([self._gather(x, r0, c0, h, w) for r0, c0 in origins])
 
+    def _tile_lat(self, origins: list[tuple[int, int]]) -> Tensor:
+        """Latitude of each row of each tile (B, T), from the global lattice."""
+        rows = torch.arange(self.tile, dtype=torch.float64, device=self.blend.device)
+        lat = [90.0 - (self.origin_row + r0 + rows + 0.5) * self.res for r0, _ in origins]
+        return torch.stack(lat).float()
+
     def _coarse_fractions(self, classes: Tensor, n: int) -> Tensor:
         """Fraction of each class per coarse cell, (n, h, w); one class at a time to
         keep the peak at 4 bytes per pixel."""
@@ -271,8 +323,17 @@ class Stepper(nn.Module):
             out.append(F.avg_pool2d(m, f)[0, 0])
         return torch.stack(out)
 
-    def _inputs(self, which: int, coarse: dict[str, Tensor], month: int, a: Tensor, b: Tensor,
-                c: Tensor, extra: Tensor, origins: list[tuple[int, int]]) -> Tensor:  # fmt: skip
+    def _inputs(
+        self,
+        which: int,
+        coarse: dict[str, Tensor],
+        month: int,
+        a: Tensor,
+        b: Tensor,
+        c: Tensor,
+        extra: Tensor,
+        origins: list[tuple[int, int]],
+    ) -> Tensor:
         crops: dict[str, list[Tensor]] = {}
         names = self.static_names + ["a", "b", "c"]
         fields = [self.land_mask, self.elevation, self.slope, self.koppen, self.igbp, a, b, c]
@@ -281,24 +342,45 @@ class Stepper(nn.Module):
         tiles: dict[str, Tensor] = {}
         for k, v in crops.items():
             tiles[k] = torch.stack(v)
-        static = features.static_inputs(tiles["land_mask"], tiles["elevation"], tiles["slope"],
-                                        tiles["koppen"], tiles["igbp"], self.norm)  # fmt: skip
+        static = features.static_inputs(
+            tiles["land_mask"],
+            tiles["elevation"],
+            tiles["slope"],
+            tiles["koppen"],
+            tiles["igbp"],
+            self.norm,
+        )
 
         if which == 0:
             return features.lu_inputs(
-                static, features.one_hot(tiles["a"], self.n_lu), self._up(extra, origins),
-                self._up(coarse["luh2_frac"], origins), self._up(coarse["secma"][None], origins)[:, 0],
-                self._up(coarse["secmb"][None], origins)[:, 0], self.norm)  # fmt: skip
+                static,
+                features.one_hot(tiles["a"], self.n_lu),
+                self._up(extra, origins),
+                self._up(coarse["luh2_frac"], origins),
+                self._up(coarse["secma"][None], origins)[:, 0],
+                self._up(coarse["secmb"][None], origins)[:, 0],
+                self.norm,
+            )
         if which == 1:
             return features.lc_inputs(
-                static, features.one_hot(tiles["a"], self.n_lu),
+                static,
+                features.one_hot(tiles["a"], self.n_lu),
                 features.one_hot(tiles["c"], self.n_lu),
-                features.one_hot(tiles["b"], self.n_lc))  # fmt: skip
+                features.one_hot(tiles["b"], self.n_lc),
+            )
         co2 = float(coarse["co2"].reshape(-1)[0].item())
         return features.lai_inputs(
-            static, features.one_hot(tiles["b"], self.n_lc), tiles["c"],
-            self._up(coarse["t2m"][None], origins)[:, 0], self._up(coarse["tp"][None], origins)[:, 0],
-            self._up(coarse["ssrd"][None], origins)[:, 0], month, co2, self.norm)  # fmt: skip
+            static,
+            features.one_hot(tiles["b"], self.n_lc),
+            tiles["c"],
+            self._up(coarse["t2m"][None], origins)[:, 0],
+            self._up(coarse["tp"][None], origins)[:, 0],
+            self._up(coarse["ssrd"][None], origins)[:, 0],
+            month,
+            co2,
+            self._tile_lat(origins),
+            self.norm,
+        )
 
     def _net(self, which: int, x: Tensor) -> Tensor:
         if which == 0:
@@ -308,8 +390,16 @@ class Stepper(nn.Module):
         return features.lai_from_output(self.lai_net(x), self.norm)[:, None]
 
     # `which` selects the net: 0 LU, 1 LC, 2 LAI.
-    def _tiled(self, which: int, n_out: int, coarse: dict[str, Tensor], month: int,
-               a: Tensor, b: Tensor, c: Tensor) -> Tensor:  # fmt: skip
+    def _tiled(
+        self,
+        which: int,
+        n_out: int,
+        coarse: dict[str, Tensor],
+        month: int,
+        a: Tensor,
+        b: Tensor,
+        c: Tensor,
+    ) -> Tensor:
         """Run one net over the domain, blending tiles; return a class map (uint8)
         or, for LAI, a float32 map.
 
@@ -329,9 +419,9 @@ class Stepper(nn.Module):
             c = self.lai
         rows = tile_origins(self.origin_row, h, t, s)
         cols = tile_origins(self.origin_col, w, t, s)
-        width = (len(cols) + 1) * s
-        acc = torch.zeros(n_out, 2 * s, width, device=dev)
-        wsum = torch.zeros(2 * s, width, device=dev)
+        width = (len(cols) - 1) * s + t
+        acc = torch.zeros(n_out, t, width, device=dev)
+        wsum = torch.zeros(t, width, device=dev)
         is_class = which != 2
         out = torch.zeros(h, w, dtype=torch.uint8 if is_class else torch.float32, device=dev)
         fill = 0
@@ -339,7 +429,7 @@ class Stepper(nn.Module):
             fill = self.sea_lc
         for r0 in rows:
             for j0 in range(0, len(cols), self.tiles_per_batch):
-                batch = [(r0, c0) for c0 in cols[j0:j0 + self.tiles_per_batch]]
+                batch = [(r0, c0) for c0 in cols[j0 : j0 + self.tiles_per_batch]]
                 land = [bool(self._crop(self.land_mask, r, cc).any()) for r, cc in batch]
                 todo: list[tuple[int, int]] = []
                 for i in range(len(batch)):
@@ -352,28 +442,21 @@ class Stepper(nn.Module):
                 for i in range(len(batch)):
                     off = batch[i][1] - cols[0]
                     if land[i]:
-                        acc[:, :, off:off + t] += y[k] * self.blend
+                        acc[:, :, off : off + t] += y[k] * self.blend
                         k += 1
                     elif is_class:
-                        acc[fill, :, off:off + t] += self.blend
-                    wsum[:, off:off + t] += self.blend
-            # The upper half-band is complete: emit its rows inside the domain.
+                        acc[fill, :, off : off + t] += self.blend
+                    wsum[:, off : off + t] += self.blend
+            # Rows above the next tile row's origin are complete: emit those inside the domain.
             ra = max(r0, 0)
             rb = min(r0 + s, h)
             if rb > ra:
                 c_lo = -cols[0]
-                band = acc[:, ra - r0:rb - r0, c_lo:c_lo + w]
+                band = acc[:, ra - r0 : rb - r0, c_lo : c_lo + w]
                 if is_class:
                     out[ra:rb] = band.argmax(dim=0).to(torch.uint8)
                 else:
-                    out[ra:rb] = band[0] / wsum[ra - r0:rb - r0, c_lo:c_lo + w]
+                    out[ra:rb] = band[0] / wsum[ra - r0 : rb - r0, c_lo : c_lo + w]
             acc = torch.cat([acc[:, s:], torch.zeros(n_out, s, width, device=dev)], dim=1)
             wsum = torch.cat([wsum[s:], torch.zeros(s, width, device=dev)], dim=0)
         return out
-
-def flops_per_step(stepper_nets: list[nn.Module], pixels: int, year_step: bool) -> float:
-    """Approximate FLOPs of one step on `pixels` pixels (each pixel is seen by 4 tiles)."""
-    from .nets import flops_per_pixel
-
-    nets = stepper_nets if year_step else stepper_nets[2:]
-    return 4.0 * pixels * sum(flops_per_pixel(n) for n in nets)

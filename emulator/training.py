@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from . import bundle, catalog, features
 from .cube import Cube, month_index
+from .grid import Grid
 from .nets import UNet
 from .stepper import BACKWARD, FORWARD, Stepper
 
@@ -41,7 +42,9 @@ class TrainConfig:
     cube: Path
     out: Path
     name: str = "demo"
-    years: tuple[int, int] = (1961, 2015)  # target years (LU/LC) / months' years (LAI)
+    # Every year training may read, priors included: nothing outside it leaks in
+    # (the demo holds 2016-2020 out for evaluation).
+    years: tuple[int, int] = (1960, 2015)
     directions: tuple[str, ...] = ("forward", "backward")
     patch: int = 160
     batch: int = 8
@@ -50,7 +53,7 @@ class TrainConfig:
     iters_lai: int = 400
     lr: float = 2e-3
     unroll: int = 2
-    change_weight: float = 1.0
+    change_weight: float = 0.2
     mask_max: float = 0.75
     mask_block: int = 32
     noise: float = 0.10
@@ -63,17 +66,22 @@ class TrainConfig:
     def validate(self, cube: Cube) -> None:
         f = cube.grid.coarse_factor
         if self.patch % 16 or self.patch % f:
-            raise ValueError(f"patch must be a multiple of 16 and of the coarse factor {f}, "
-                             f"found {self.patch}")  # fmt: skip
+            raise ValueError(
+                f"patch must be a multiple of 16 and of the coarse factor {f}, found {self.patch}"
+            )
         ny, nx = cube.grid.shape
         if self.patch > min(ny, nx):
             raise ValueError(f"patch {self.patch} larger than the cube ({ny}x{nx})")
         lo, hi = self.years
-        need_lo, need_hi = lo - self.unroll, hi + self.unroll
-        if need_lo < cube.first_year or need_hi > cube.last_year:
+        if lo < cube.first_year or hi > cube.last_year:
             raise ValueError(
-                f"years {self.years} with unroll {self.unroll} need cube years "
-                f"{need_lo}..{need_hi}, cube {cube.path} has {cube.first_year}..{cube.last_year}"
+                f"years {self.years} outside the cube {cube.path} "
+                f"({cube.first_year}..{cube.last_year})"
+            )
+        if hi - lo < self.unroll:
+            raise ValueError(
+                f"years {self.years} span {hi - lo + 1} years; a prior and {self.unroll} "
+                f"unrolled steps need at least {self.unroll + 1}"
             )
         for d in self.directions:
             if d not in DIRECTION_SIGN:
@@ -109,8 +117,12 @@ class PatchSampler:
         rows = np.arange(0, ny - p + 1, self.f)
         cols = np.arange(0, nx - p + 1, self.f)
         csum = np.pad(land.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-        frac = (csum[rows[:, None] + p, cols[None, :] + p] - csum[rows[:, None], cols[None, :] + p]
-                - csum[rows[:, None] + p, cols[None, :]] + csum[rows[:, None], cols[None, :]]) / p**2  # fmt: skip
+        frac = (
+            csum[rows[:, None] + p, cols[None, :] + p]
+            - csum[rows[:, None], cols[None, :] + p]
+            - csum[rows[:, None] + p, cols[None, :]]
+            + csum[rows[:, None], cols[None, :]]
+        ) / p**2
         r, c = np.nonzero(frac >= 0.1)
         if len(r) == 0:
             raise ValueError(f"cube {cube.path} has no {p}x{p} patch with >= 10% land")
@@ -126,28 +138,49 @@ class PatchSampler:
 
     def _co(self, arr: np.ndarray, r: int, c: int) -> torch.Tensor:
         p, f = self.cfg.patch, self.f
-        x = torch.from_numpy(np.ascontiguousarray(arr[..., r // f : (r + p) // f, c // f : (c + p) // f]))
+        x = torch.from_numpy(
+            np.ascontiguousarray(arr[..., r // f : (r + p) // f, c // f : (c + p) // f])
+        )
         return x.repeat_interleave(f, dim=-2).repeat_interleave(f, dim=-1)
 
+    def _hi_stack(self, arr: np.ndarray, index: list[int], batch) -> torch.Tensor:
+        """Patches of arr[i] (high res) for each (i, origin) of the batch."""
+        pairs = zip(index, batch, strict=True)
+        return torch.from_numpy(np.stack([self._hi(arr[i], r, c) for i, (r, c) in pairs]))
+
+    def _co_stack(self, arr: np.ndarray, index: list[int], batch) -> torch.Tensor:
+        """Coarse patches of arr[i], upsampled to the patch, for each (i, origin)."""
+        pairs = zip(index, batch, strict=True)
+        return torch.stack([self._co(arr[i], r, c) for i, (r, c) in pairs])
+
     def _static(self, batch: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
-        return {n: torch.from_numpy(np.stack([self._hi(a, r, c) for r, c in batch]))
-                for n, a in self.static.items()}  # fmt: skip
+        return {
+            n: torch.from_numpy(np.stack([self._hi(a, r, c) for r, c in batch]))
+            for n, a in self.static.items()
+        }
+
+    def _first_targets(self, lo: int, hi: int, sign: int, b: int) -> np.ndarray:
+        """b random first-target indices t such that the prior t - sign and the
+        unrolled targets up to t + sign * (unroll - 1) all lie in [lo, hi]."""
+        u = self.cfg.unroll
+        first, last = (lo + 1, hi - u + 1) if sign > 0 else (lo + u - 1, hi - 1)
+        return self.rng.integers(first, last + 1, size=b)
 
     def yearly(self, sign: int, b: int) -> dict:
         """A batch for the LU and LC nets: priors of year y - sign, targets y, y + sign, ..."""
-        lo, hi = self.cfg.years
+        lo, hi = (y - self.y0 for y in self.cfg.years)
         batch = [self._origin() for _ in range(b)]
-        years = self.rng.integers(lo, hi + 1, size=b)
+        first = self._first_targets(lo, hi, sign, b)
         out = {"static": self._static(batch), "steps": []}
         for k in range(self.cfg.unroll + 1):
-            yi = [int(y) - self.y0 + sign * (k - 1) for y in years]
+            yi = [int(y) + sign * (k - 1) for y in first]
             entry = {
-                "lu": torch.from_numpy(np.stack([self._hi(self.lu[i], r, c) for i, (r, c) in zip(yi, batch)])),
-                "lc": torch.from_numpy(np.stack([self._hi(self.lc[i], r, c) for i, (r, c) in zip(yi, batch)])),
-                "luh2": torch.stack([self._co(self.luh2[i], r, c) for i, (r, c) in zip(yi, batch)]),
-                "secma": torch.stack([self._co(self.secma[i], r, c) for i, (r, c) in zip(yi, batch)]),
-                "secmb": torch.stack([self._co(self.secmb[i], r, c) for i, (r, c) in zip(yi, batch)]),
-            }  # fmt: skip
+                "lu": self._hi_stack(self.lu, yi, batch),
+                "lc": self._hi_stack(self.lc, yi, batch),
+                "luh2": self._co_stack(self.luh2, yi, batch),
+                "secma": self._co_stack(self.secma, yi, batch),
+                "secmb": self._co_stack(self.secmb, yi, batch),
+            }
             out["steps"].append(entry)
         return out
 
@@ -155,22 +188,25 @@ class PatchSampler:
         """A batch for the LAI net: prior month m - sign, targets m, m + sign, ..."""
         lo, hi = self.cfg.years
         batch = [self._origin() for _ in range(b)]
-        start = self.rng.integers(month_index(lo, 1, self.y0), month_index(hi, 12, self.y0) + 1,
-                                  size=b)  # fmt: skip
-        out = {"static": self._static(batch), "steps": []}
+        start = self._first_targets(
+            month_index(lo, 1, self.y0), month_index(hi, 12, self.y0), sign, b
+        )
         p = self.cfg.patch
+        lat = np.stack([self.cube.grid.lat[r : r + p] for r, _ in batch]).astype(np.float32)
+        out = {"static": self._static(batch), "lat": torch.from_numpy(lat), "steps": []}
         for k in range(self.cfg.unroll + 1):
             ti = [int(t) + sign * (k - 1) for t in start]
             yi = [t // 12 for t in ti]
-            lai = np.stack([self.lai[t, r : r + p, c : c + p] for t, (r, c) in zip(ti, batch)])
+            # LAI is read from the store per sample (the whole cube would not fit in memory)
+            pairs = zip(ti, batch, strict=True)
+            lai = np.stack([self.lai[t, r : r + p, c : c + p] for t, (r, c) in pairs])
             entry = {
                 "lai": torch.from_numpy(lai.astype(np.float32)),
-                "lc": torch.from_numpy(np.stack([self._hi(self.lc[y], r, c) for y, (r, c) in zip(yi, batch)])),
+                "lc": self._hi_stack(self.lc, yi, batch),
                 "month": [t % 12 + 1 for t in ti],
                 "co2": [float(self.co2[y]) for y in yi],
-                **{n: torch.stack([self._co(a[t], r, c) for t, (r, c) in zip(ti, batch)])
-                   for n, a in self.clim.items()},
-            }  # fmt: skip
+                **{n: self._co_stack(a, ti, batch) for n, a in self.clim.items()},
+            }
             out["steps"].append(entry)
         return out
 
@@ -185,7 +221,9 @@ def normalisation(cube: Cube, years: tuple[int, int]) -> dict[str, list[float]]:
     land = np.asarray(root["land_mask"][:]).astype(bool)
     coarse_land = cube.grid.coarsen(land.astype(np.float32)) > 0.5
     yi = slice(years[0] - cube.first_year, years[1] - cube.first_year + 1)
-    ti = slice(month_index(years[0], 1, cube.first_year), month_index(years[1], 12, cube.first_year) + 1)
+    ti = slice(
+        month_index(years[0], 1, cube.first_year), month_index(years[1], 12, cube.first_year) + 1
+    )
 
     def stats(x: np.ndarray) -> list[float]:
         x = x.astype(np.float64)
@@ -210,7 +248,9 @@ def normalisation(cube: Cube, years: tuple[int, int]) -> dict[str, list[float]]:
 # ------------------------------------------------------------------ corruption
 
 
-def corrupt_classes(classes: torch.Tensor, n: int, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+def corrupt_classes(
+    classes: torch.Tensor, n: int, cfg: TrainConfig, gen: torch.Generator
+) -> torch.Tensor:
     """One-hot prior with random blocks masked (all-zero = unknown) and noise."""
     b, p, q = classes.shape
     noisy = classes.long().clone()
@@ -225,8 +265,13 @@ def corrupt_classes(classes: torch.Tensor, n: int, cfg: TrainConfig, gen: torch.
     return probs * keep
 
 
-def class_loss(logits: torch.Tensor, target: torch.Tensor, prior: torch.Tensor,
-               land: torch.Tensor, change_weight: float) -> tuple[torch.Tensor, float]:  # fmt: skip
+def class_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    prior: torch.Tensor,
+    land: torch.Tensor,
+    change_weight: float,
+) -> tuple[torch.Tensor, float]:
     """Cross-entropy on land plus `change_weight` × cross-entropy on changed pixels."""
     ce = F.cross_entropy(logits.float(), target.long(), reduction="none")
     land = land.bool()
@@ -242,8 +287,9 @@ def class_loss(logits: torch.Tensor, target: torch.Tensor, prior: torch.Tensor,
 
 def _optimiser(net: torch.nn.Module, cfg: TrainConfig, iters: int):
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(iters, 1),
-                                                pct_start=0.15)  # fmt: skip
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=max(iters, 1), pct_start=0.15
+    )
     return opt, sched
 
 
@@ -251,24 +297,32 @@ def _autocast(cfg: TrainConfig):
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16)
 
 
-def train_lu_lc(sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict,
-                gen: torch.Generator) -> tuple[UNet, UNet, dict]:  # fmt: skip
+def train_lu_lc(
+    sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict, gen: torch.Generator
+) -> tuple[UNet, UNet, dict]:
     """Train the LU net, then the LC net, for one direction."""
-    lu_net = UNet(features.N_LU_INPUTS, catalog.N_LU, base=cfg.base)
-    lc_net = UNet(features.N_LC_INPUTS, catalog.N_LC, base=cfg.base)
+    lu_net = UNet(features.N_LU_INPUTS, catalog.N_LU, base=cfg.base,
+                  prior_channel=features.LU_PRIOR_CHANNEL)
+    lc_net = UNet(features.N_LC_INPUTS, catalog.N_LC, base=cfg.base,
+                  prior_channel=features.LC_PRIOR_CHANNEL)
     history = {}
     f = sampler.f
     for which, net, iters in (("lu", lu_net, cfg.iters_lu), ("lc", lc_net, cfg.iters_lc)):
         opt, sched = _optimiser(net, cfg, iters)
         net.train()
         losses = []
-        bar = tqdm(range(iters), desc=f"train {which} {'fwd' if sign > 0 else 'bwd'}",
-                   leave=False, disable=None)  # fmt: skip
+        bar = tqdm(
+            range(iters),
+            desc=f"train {which} {'fwd' if sign > 0 else 'bwd'}",
+            leave=False,
+            disable=None,
+        )
         for _ in bar:
             batch = sampler.yearly(sign, cfg.batch)
             st = batch["static"]
-            static = features.static_inputs(st["land_mask"], st["elevation"], st["slope"],
-                                            st["koppen"], st["igbp"], norm)  # fmt: skip
+            static = features.static_inputs(
+                st["land_mask"], st["elevation"], st["slope"], st["koppen"], st["igbp"], norm
+            )
             land = st["land_mask"]
             steps = batch["steps"]
             loss = torch.zeros(())
@@ -280,11 +334,22 @@ def train_lu_lc(sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict,
                 cur, prev = steps[k], steps[k - 1]
                 with _autocast(cfg):
                     if which == "lu":
-                        x = features.lu_inputs(static, prior, features.coarse_fractions(prior, catalog.N_LU, f),
-                                               cur["luh2"], cur["secma"], cur["secmb"], norm)  # fmt: skip
+                        x = features.lu_inputs(
+                            static,
+                            prior,
+                            features.coarse_fractions(prior, catalog.N_LU, f),
+                            cur["luh2"],
+                            cur["secma"],
+                            cur["secmb"],
+                            norm,
+                        )
                     else:
-                        x = features.lc_inputs(static, features.one_hot(cur["lu"], catalog.N_LU),
-                                               features.one_hot(prev["lu"], catalog.N_LU), prior)  # fmt: skip
+                        x = features.lc_inputs(
+                            static,
+                            features.one_hot(cur["lu"], catalog.N_LU),
+                            features.one_hot(prev["lu"], catalog.N_LU),
+                            prior,
+                        )
                     logits = net(x)
                 step_loss, _ = class_loss(logits, cur[which], prev[which], land, cfg.change_weight)
                 loss = loss + step_loss
@@ -293,30 +358,49 @@ def train_lu_lc(sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict,
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss) / cfg.unroll)
+            losses.append(float(loss.detach()) / cfg.unroll)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        history[which] = {"iters": iters, "final_loss": float(np.mean(losses[-20:])) if losses else None}
-        log.info("%s net (%s): loss %.4f after %d iterations", which,
-                 "forward" if sign > 0 else "backward", history[which]["final_loss"] or 0.0, iters)  # fmt: skip
+        history[which] = {
+            "iters": iters,
+            "final_loss": float(np.mean(losses[-20:])) if losses else None,
+        }
+        log.info(
+            "%s net (%s): loss %.4f after %d iterations",
+            which,
+            "forward" if sign > 0 else "backward",
+            history[which]["final_loss"] or 0.0,
+            iters,
+        )
     return lu_net.eval(), lc_net.eval(), history
 
 
-def train_lai(sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict,
-              gen: torch.Generator) -> tuple[UNet, dict]:  # fmt: skip
-    net = UNet(features.N_LAI_INPUTS, 1, base=cfg.base, head="softplus")
+def train_lai(
+    sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict, gen: torch.Generator
+) -> tuple[UNet, dict]:
+    net = UNet(features.N_LAI_INPUTS, 1, base=cfg.base, head="softplus",
+               prior_channel=features.LAI_PRIOR_CHANNEL, prior_gain=1.0)
+    with torch.no_grad():  # start from LAI ≈ prior: gain 1 on (prior - mean)/std, + mean/std
+        net.head.bias.fill_(norm["lai"][0] / norm["lai"][1])
     opt, sched = _optimiser(net, cfg, cfg.iters_lai)
     net.train()
     losses = []
-    bar = tqdm(range(cfg.iters_lai), desc=f"train lai {'fwd' if sign > 0 else 'bwd'}",
-               leave=False, disable=None)  # fmt: skip
+    bar = tqdm(
+        range(cfg.iters_lai),
+        desc=f"train lai {'fwd' if sign > 0 else 'bwd'}",
+        leave=False,
+        disable=None,
+    )
     for _ in bar:
         batch = sampler.monthly(sign, cfg.batch)
         st = batch["static"]
-        static = features.static_inputs(st["land_mask"], st["elevation"], st["slope"],
-                                        st["koppen"], st["igbp"], norm)  # fmt: skip
+        static = features.static_inputs(
+            st["land_mask"], st["elevation"], st["slope"], st["koppen"], st["igbp"], norm
+        )
         land = st["land_mask"].bool()
         steps = batch["steps"]
-        prior = steps[0]["lai"] * (1 + cfg.noise * torch.randn(steps[0]["lai"].shape, generator=gen))
+        prior = steps[0]["lai"] * (
+            1 + cfg.noise * torch.randn(steps[0]["lai"].shape, generator=gen)
+        )
         prior = prior.clamp_min(0)
         loss = torch.zeros(())
         for k in range(1, cfg.unroll + 1):
@@ -324,9 +408,18 @@ def train_lai(sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict,
             preds = []
             # months and CO2 differ per sample: features take scalars, so build per sample
             for i in range(cfg.batch):
-                x = features.lai_inputs(static[i : i + 1], features.one_hot(cur["lc"][i : i + 1], catalog.N_LC),
-                                        prior[i : i + 1], cur["t2m"][i : i + 1], cur["tp"][i : i + 1],
-                                        cur["ssrd"][i : i + 1], cur["month"][i], cur["co2"][i], norm)  # fmt: skip
+                x = features.lai_inputs(
+                    static[i : i + 1],
+                    features.one_hot(cur["lc"][i : i + 1], catalog.N_LC),
+                    prior[i : i + 1],
+                    cur["t2m"][i : i + 1],
+                    cur["tp"][i : i + 1],
+                    cur["ssrd"][i : i + 1],
+                    cur["month"][i],
+                    cur["co2"][i],
+                    batch["lat"][i : i + 1],
+                    norm,
+                )
                 preds.append(x)
             with _autocast(cfg):
                 y = net(torch.cat(preds))
@@ -338,22 +431,36 @@ def train_lai(sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict,
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss) / cfg.unroll)
+        losses.append(float(loss.detach()) / cfg.unroll)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
     hist = {"iters": cfg.iters_lai, "final_loss": float(np.mean(losses[-20:])) if losses else None}
-    log.info("lai net (%s): normalised MSE %.4f after %d iterations",
-             "forward" if sign > 0 else "backward", hist["final_loss"] or 0.0, cfg.iters_lai)  # fmt: skip
+    log.info(
+        "lai net (%s): normalised MSE %.4f after %d iterations",
+        "forward" if sign > 0 else "backward",
+        hist["final_loss"] or 0.0,
+        cfg.iters_lai,
+    )
     return net.eval(), hist
 
 
-def export_stepper(lu: UNet, lc: UNet, lai: UNet, norm: dict, sign: int, cfg: TrainConfig,
-                   coarse_factor: int, sea_lc: int) -> torch.jit.ScriptModule:  # fmt: skip
+def export_stepper(
+    lu: UNet,
+    lc: UNet,
+    lai: UNet,
+    norm: dict,
+    sign: int,
+    cfg: TrainConfig,
+    grid: Grid,
+    sea_lc: int,
+) -> torch.jit.ScriptModule:
     for net in (lu, lc, lai):
         net.eval()
         for p in net.parameters():
             p.requires_grad_(False)
-    stepper = Stepper(lu, lc, lai, norm, sign, tile=cfg.tile, coarse_factor=coarse_factor,
-                      sea_lc=sea_lc)  # fmt: skip
+    stepper = Stepper(
+        lu, lc, lai, norm, sign, tile=cfg.tile, coarse_factor=grid.coarse_factor,
+        sea_lc=sea_lc, res=grid.res,
+    )
     return torch.jit.script(stepper)
 
 
@@ -367,43 +474,71 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    log.info("training %s from %s (%s), years %d..%d", cfg.name, cube.path,
-             cube.grid.describe(), *cfg.years)  # fmt: skip
+    log.info(
+        "training %s from %s (%s), years %d..%d",
+        cfg.name,
+        cube.path,
+        cube.grid.describe(),
+        *cfg.years,
+    )
     norm = normalisation(cube, cfg.years)
     sampler = PatchSampler(cube, cfg, rng)
-    sea_lc = int(cube.root.attrs.get("sea_lc", catalog.LC_SEA))
+    sea_lc = catalog.LC_SEA
     steppers, history = {}, {}
     for direction in cfg.directions:
         sign = DIRECTION_SIGN[direction]
         lu, lc, h = train_lu_lc(sampler, sign, cfg, norm, gen)
         lai, h_lai = train_lai(sampler, sign, cfg, norm, gen)
         history[direction] = {**h, "lai": h_lai}
-        steppers[direction] = export_stepper(lu, lc, lai, norm, sign, cfg, cube.grid.coarse_factor,
-                                             sea_lc)  # fmt: skip
+        steppers[direction] = export_stepper(
+            lu, lc, lai, norm, sign, cfg, cube.grid, sea_lc
+        )
     attrs = dict(cube.root.attrs)
     training = {
-        "data": {"cube": cube.path.name, "title": attrs.get("title", ""),
-                 "description": attrs.get("description", ""), "grid": attrs["grid"],
-                 "years": [cfg.years[0], cfg.years[1]], "seed": attrs.get("seed"),
-                 "provenance": attrs.get("provenance", {})},
+        "data": {
+            "cube": cube.path.name,
+            "title": attrs.get("title", ""),
+            "description": attrs.get("description", ""),
+            "grid": attrs["grid"],
+            "years": [cfg.years[0], cfg.years[1]],
+            "seed": attrs.get("seed"),
+            "provenance": attrs.get("provenance", {}),
+        },
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "history": history,
         "wall_time_s": round(time.time() - t0, 1),
         "licence": "weights: Apache-2.0; trained on surrogate data (see data.provenance)",
-    }  # fmt: skip
-    out = bundle.write_bundle(cfg.out, steppers, name=cfg.name, res=cube.grid.res,
-                              coarse_factor=cube.grid.coarse_factor, tile=cfg.tile,
-                              normalisation=norm, training=training)  # fmt: skip
+    }
+    out = bundle.write_bundle(
+        cfg.out,
+        steppers,
+        name=cfg.name,
+        res=cube.grid.res,
+        coarse_factor=cube.grid.coarse_factor,
+        tile=cfg.tile,
+        stride=int(steppers[cfg.directions[0]].stride),
+        normalisation=norm,
+        training=training,
+    )
     log.info("bundle written to %s in %.0f s", out, time.time() - t0)
     return out
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(prog="landbc train", description="Train a landbc bundle from a cube")
+    p = argparse.ArgumentParser(
+        prog="landbc train", description="Train a landbc bundle from a cube"
+    )
     p.add_argument("cube", type=Path, help="landbc cube (Zarr) with truth and forcing")
     p.add_argument("--out", type=Path, required=True, help="bundle folder to create")
     p.add_argument("--name", default="demo")
-    p.add_argument("--years", type=int, nargs=2, default=(1961, 2015), metavar=("FIRST", "LAST"))
+    p.add_argument(
+        "--years",
+        type=int,
+        nargs=2,
+        default=(1960, 2015),
+        metavar=("FIRST", "LAST"),
+        help="every year training may read (priors included)",
+    )
     p.add_argument("--directions", nargs="+", default=["forward", "backward"])
     p.add_argument("--iters-lu", type=int, default=400)
     p.add_argument("--iters-lc", type=int, default=200)
@@ -414,12 +549,32 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--base", type=int, default=16, help="U-Net base channels")
     p.add_argument("--unroll", type=int, default=2)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument(
+        "--change-weight",
+        type=float,
+        default=0.2,
+        help="weight of the cross-entropy on changed pixels",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-bf16", action="store_true", help="train in float32")
     a = p.parse_args(argv)
-    cfg = TrainConfig(cube=a.cube, out=a.out, name=a.name, years=tuple(a.years),
-                      directions=tuple(a.directions), iters_lu=a.iters_lu, iters_lc=a.iters_lc,
-                      iters_lai=a.iters_lai, batch=a.batch, patch=a.patch, tile=a.tile,
-                      base=a.base, unroll=a.unroll, lr=a.lr, seed=a.seed,
-                      bf16=not a.no_bf16)  # fmt: skip
+    cfg = TrainConfig(
+        cube=a.cube,
+        out=a.out,
+        name=a.name,
+        years=tuple(a.years),
+        directions=tuple(a.directions),
+        iters_lu=a.iters_lu,
+        iters_lc=a.iters_lc,
+        iters_lai=a.iters_lai,
+        batch=a.batch,
+        patch=a.patch,
+        tile=a.tile,
+        base=a.base,
+        unroll=a.unroll,
+        lr=a.lr,
+        change_weight=a.change_weight,
+        seed=a.seed,
+        bf16=not a.no_bf16,
+    )
     return train(cfg)

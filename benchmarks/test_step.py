@@ -1,0 +1,125 @@
+"""What a coupling step costs (`make bench`; not part of `make test`).
+
+One monthly step (LAI net only) and one yearly step (LU, LC and LAI nets) of
+the demo bundle through `BoundaryConditionEmulator`, at 256², 1024² and 2048²
+pixels, float32 and bfloat16 nets. Each result reports Mpixel/s and the
+achieved FLOP/s of the nets (tiles actually run × tile² × FLOP per pixel)
+beside the GEMM peaks measured in the same run, so ratios compare like with
+like. Inputs are synthetic but valid (all land), so no tile is skipped.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emulator import catalog, features
+from emulator.api import BoundaryConditionEmulator
+from emulator.grid import Grid, tile_origins
+from emulator.nets import UNet, flops_per_pixel
+
+BUNDLE = Path(__file__).resolve().parents[1] / "weights" / "demo"
+# ≈256², 1024², 2048²: sides rounded up to the coarse factor 5 of the demo bundle
+SIZES = (260, 1025, 2050)
+_PEAKS: dict[str, float] = {}
+
+
+def _gemm_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    a = torch.randn(n, n, dtype=dtype)
+    b = torch.randn(n, n, dtype=dtype)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t0)
+
+
+def peaks() -> dict[str, float]:
+    if not _PEAKS:
+        _PEAKS["gemm_fp32_gflops"] = _gemm_peak(torch.float32) / 1e9
+        _PEAKS["gemm_bf16_gflops"] = _gemm_peak(torch.bfloat16) / 1e9
+    return _PEAKS
+
+
+def _inputs(n: int):
+    # A square box of n x n pixels at 0.05 deg inside the global lattice.
+    grid = Grid(0.0, n * 0.05, 0.0, n * 0.05, 0.05, 5)
+    rng = np.random.default_rng(0)
+    h, w = grid.coarse_shape
+    static = {
+        "land_mask": np.ones((n, n), np.uint8),
+        "elevation": rng.uniform(0, 2000, (n, n)).astype(np.float32),
+        "slope": rng.uniform(0, 20, (n, n)).astype(np.float32),
+        "koppen": np.full((n, n), 3, np.uint8),
+        "igbp": np.full((n, n), 10, np.uint8),
+    }
+    priors = {
+        "lu": rng.integers(1, 7, (n, n)).astype(np.uint8),
+        "lc": rng.integers(1, 20, (n, n)).astype(np.uint8),
+        "lai": rng.uniform(0, 4, (n, n)).astype(np.float32),
+    }
+    frac = rng.dirichlet(np.ones(12), (h, w)).transpose(2, 0, 1).astype(np.float32) * 0.95
+    forcing = {
+        "luh2_frac": frac,
+        "secma": np.full((h, w), 30, np.float32),
+        "secmb": np.full((h, w), 5, np.float32),
+        "co2": np.float32(410),
+        "t2m": np.full((h, w), 285, np.float32),
+        "tp": np.full((h, w), 2, np.float32),
+        "ssrd": np.full((h, w), 180, np.float32),
+    }
+    return grid, static, priors, forcing
+
+
+def _net_flops(manifest: dict, grid: Grid, year_step: bool) -> float:
+    base = manifest["training"]["config"]["base"]
+    t, s = manifest["tiling"]["tile"], manifest["tiling"]["stride"]
+    tiles = len(tile_origins(grid.origin[0], grid.shape[0], t, s)) * len(
+        tile_origins(grid.origin[1], grid.shape[1], t, s)
+    )
+    nets = [UNet(features.N_LAI_INPUTS, 1, base=base)]
+    if year_step:
+        nets += [
+            UNet(features.N_LU_INPUTS, catalog.N_LU, base=base),
+            UNet(features.N_LC_INPUTS, catalog.N_LC, base=base),
+        ]
+    return tiles * t * t * sum(flops_per_pixel(n) for n in nets)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("kind", ["monthly", "yearly"])
+@pytest.mark.parametrize("n", SIZES)
+def test_step(benchmark, n, kind, dtype):
+    grid, static, priors, forcing = _inputs(n)
+    emu = BoundaryConditionEmulator.from_bundle(BUNDLE, dtype=dtype)
+    # yearly: start in December so that each step enters a new year
+    start_month = 12 if kind == "yearly" else 5
+
+    def setup():
+        emu.initialise(grid, static, priors, 2015, start_month)
+
+    rounds = 3 if n <= 1025 else 1
+    benchmark.pedantic(
+        emu.step,
+        args=(forcing,),
+        setup=setup,
+        rounds=rounds,
+        iterations=1,
+        warmup_rounds=1 if n <= 1025 else 0,
+    )
+    sec = benchmark.stats.stats.min
+    flops = _net_flops(emu.manifest, grid, kind == "yearly")
+    info = {
+        "pixels": n * n,
+        "mpixel_per_s": n * n / sec / 1e6,
+        "net_gflops": flops / sec / 1e9,
+        **peaks(),
+    }
+    benchmark.extra_info.update(info)
+    out = Path(".benchmarks") / "step_summary.jsonl"
+    out.parent.mkdir(exist_ok=True)
+    with out.open("a") as fh:
+        fh.write(json.dumps({"n": n, "kind": kind, "dtype": dtype, "seconds": sec, **info}) + "\n")

@@ -1,0 +1,221 @@
+"""The `landbc` command line.
+
+    landbc run CONFIG [--resume] [--max-steps N]   run (or continue) a configured emulation
+    landbc demo [--workdir DIR]                   Europe cube, 24 months from 2015-01, quicklooks
+    landbc world --out PATH [--box S N W E] ...   generate a surrogate-world cube
+    landbc train ... | landbc evaluate ...        training / evaluation (emulator.training/evaluate)
+    landbc inspect BUNDLE                         describe a weights bundle
+
+User errors (a bad config, a missing file, an input the emulator refuses) end
+with one line on stderr and exit code 2; -v shows the traceback and debug logs.
+Heavy modules (torch, the world generator) are imported only by the commands
+that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger("landbc")
+
+EXIT_USER_ERROR = 2
+_PASS_THROUGH = ("train", "evaluate")
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [ValueError, FileNotFoundError, FileExistsError]
+    try:  # InputError subclasses ValueError; listed for clarity where the API exists.
+        from emulator.api import InputError
+
+        types.append(InputError)
+    except Exception:  # noqa: BLE001 - the API may be absent or fail to import torch
+        pass
+    return tuple(types)
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr, force=True)  # fmt: skip
+    if level > logging.DEBUG:  # third-party chatter only at -v
+        for name in ("matplotlib", "PIL", "numcodecs", "zarr", "fsspec"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # -v/-q are accepted before or after the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="debug logging and tracebacks on errors")  # fmt: skip
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="warnings and errors only, no progress bars")  # fmt: skip
+
+    p = argparse.ArgumentParser(
+        prog="landbc", parents=[common],
+        description="Online emulators of land use, land cover and LAI boundary conditions.",
+    )  # fmt: skip
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", parents=[common], help="run an emulation from a TOML config")
+    r.add_argument("config", type=Path, help="run configuration (TOML)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue from the latest restart and the output store")  # fmt: skip
+    r.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help="stop after N steps (a batch-job chunk); then --resume")  # fmt: skip
+
+    d = sub.add_parser("demo", parents=[common],
+                       help="Europe demo: cube, 24 months from 2015-01, quicklooks")  # fmt: skip
+    d.add_argument("--workdir", type=Path, default=Path("."),
+                   help="where data/, output/ (and weights/demo) are (default: .)")  # fmt: skip
+    d.add_argument("--bundle", type=Path, default=None,
+                   help="weights bundle (default: WORKDIR/weights/demo)")  # fmt: skip
+    d.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    d.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+
+    w = sub.add_parser("world", parents=[common], help="generate a surrogate-world cube")
+    w.add_argument("--out", type=Path, required=True, help="cube path (Zarr, must not exist)")
+    w.add_argument("--box", type=float, nargs=4, metavar=("S", "N", "W", "E"), default=None,
+                   help="lat_south lat_north lon_west lon_east (default: Europe)")  # fmt: skip
+    w.add_argument("--res", type=float, default=None, help="resolution in degrees (default 0.05)")
+    w.add_argument("--coarse-factor", type=int, default=None,
+                   help="coarse forcing cells in pixels (default 5)")  # fmt: skip
+    w.add_argument("--years", type=int, nargs=2, metavar=("Y0", "Y1"), default=(1960, 2020))
+    w.add_argument("--seed", type=int, default=0)
+
+    for name, what in (("train", "train an emulator (emulator.training)"),
+                       ("evaluate", "evaluate a bundle (emulator.evaluate)")):  # fmt: skip
+        # Arguments pass through untouched (their own --help included).
+        sub.add_parser(name, help=what, add_help=False)
+
+    i = sub.add_parser("inspect", parents=[common], help="describe a weights bundle")
+    i.add_argument("bundle", type=Path)
+    return p
+
+
+# --- commands -------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .driver import run
+
+    cfg = load_config(args.config)
+    summary = run(cfg, resume=args.resume, progress=not args.quiet, max_steps=args.max_steps)
+    log.info("output: %s (%d/%d steps)", summary.output, summary.completed_steps,
+             summary.steps_total)  # fmt: skip
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from emulator.grid import EUROPE
+
+    from .config import DEMO_YEARS, demo_config
+    from .driver import run
+    from .quicklook import domain_mean_lai, quicklooks
+
+    workdir = args.workdir.resolve()
+    bundle = args.bundle
+    if bundle is None and not (workdir / "weights" / "demo").exists():
+        # Outside the repository: fall back to the demo bundle next to this package.
+        here = Path(__file__).resolve().parents[1] / "weights" / "demo"
+        bundle = here if here.exists() else None
+    cfg = demo_config(workdir, bundle=bundle, device=args.device, dtype=args.dtype)
+    if not cfg.bundle.exists():
+        raise FileNotFoundError(
+            f"demo bundle {cfg.bundle} does not exist; train one (`landbc train`) or pass --bundle"
+        )
+    if not cfg.cube.exists():
+        from emulator.world import generate_world
+
+        log.info("creating the demo cube %s (Europe %s, years %d-%d, seed 0); this takes a while",
+                 cfg.cube, EUROPE.describe(), *DEMO_YEARS)  # fmt: skip
+        t0 = time.perf_counter()
+        cfg.cube.parent.mkdir(parents=True, exist_ok=True)
+        generate_world(cfg.cube, EUROPE, DEMO_YEARS, seed=0, progress=not args.quiet)
+        log.info("cube ready in %.0f s", time.perf_counter() - t0)
+    else:
+        log.info("using the existing demo cube %s", cfg.cube)
+    summary = run(cfg, resume=False, progress=not args.quiet)
+    outdir = cfg.store.parent
+    (outdir / "demo.toml").write_text(cfg.to_toml())
+    pngs = quicklooks(cfg.store, cfg.cube, outdir)
+    series = domain_mean_lai(cfg.store, cfg.cube)
+    log.info("output store: %s", cfg.store)
+    log.info("restarts:     %s", cfg.restart_path)
+    log.info("quicklooks:   %s", ", ".join(str(p) for p in pngs))
+    log.info("domain-mean land LAI vs surrogate truth over %d months: MAE %.3f, bias %+.3f, "
+             "RMSE %.3f m2 m-2 (truth mean %.3f)", len(series.months), series.mae, series.bias,
+             series.rmse, float(series.truth.mean()))  # fmt: skip
+    log.info("demo: %s", summary.describe())
+    return 0
+
+
+def cmd_world(args: argparse.Namespace) -> int:
+    from emulator.world import generate_world
+
+    from emulator.grid import EUROPE, Grid
+
+    s, n, w, e = args.box if args.box else (EUROPE.lat_south, EUROPE.lat_north,
+                                            EUROPE.lon_west, EUROPE.lon_east)  # fmt: skip
+    grid = Grid(s, n, w, e, res=args.res if args.res is not None else EUROPE.res,
+                coarse_factor=args.coarse_factor if args.coarse_factor is not None
+                else EUROPE.coarse_factor)  # fmt: skip
+    y0, y1 = args.years
+    log.info("generating %s for %d-%d (seed %d) into %s", grid.describe(), y0, y1, args.seed,
+             args.out)  # fmt: skip
+    path = generate_world(args.out, grid, (y0, y1), seed=args.seed, progress=not args.quiet)
+    log.info("cube written: %s", path)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from emulator.bundle import inspect
+
+    print(inspect(args.bundle))
+    return 0
+
+
+def _pass_through(command: str, rest: list[str]) -> int:
+    if command == "train":
+        from emulator.training import main as delegate
+    else:
+        from emulator.evaluate import main as delegate
+    rc = delegate(rest)
+    # An int is an exit status; anything else (e.g. the path of a trained bundle) is success.
+    return rc if isinstance(rc, int) and not isinstance(rc, bool) else 0
+
+
+_COMMANDS = {"run": cmd_run, "demo": cmd_demo, "world": cmd_world, "inspect": cmd_inspect}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    verbose = getattr(args, "verbose", 0) or 0
+    quiet = bool(getattr(args, "quiet", False))
+    args.verbose, args.quiet = verbose, quiet
+    if rest and args.command not in _PASS_THROUGH:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    setup_logging(verbose, quiet)
+    try:
+        if args.command in _PASS_THROUGH:
+            return _pass_through(args.command, rest)
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("landbc: interrupted", file=sys.stderr)
+        return 130
+    except _user_error_types() as e:
+        if verbose:
+            raise
+        print(f"landbc: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

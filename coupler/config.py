@@ -1,0 +1,322 @@
+"""The run configuration: a small TOML file, validated before anything runs.
+
+    [bundle]   path = "../weights/demo"    device = "cpu"    dtype = "float32"
+    [domain]   grid = "cube"               (or lat_south, lat_north, lon_west, lon_east)
+    [period]   start = "2015-01"           steps = 24
+    [run]      direction = "forward"
+    [forcing]  cube = "../data/europe.zarr"
+    [output]   store = "../output/demo/bc.zarr"   restart_dir = "../output/demo/restarts"
+               restart_every = 12          overwrite = true
+
+Relative paths are relative to the config file. Every error names the key, the
+expected and the found value; unknown sections and keys are errors too, since a
+misspelt `restart_evry` silently ignored is worse than a refusal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import calendar as cal
+
+DTYPES = ("float32", "bfloat16")
+_DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+BOX_KEYS = ("lat_south", "lat_north", "lon_west", "lon_east")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or invalid; the message names the key."""
+
+
+# section -> key -> (required, default). `domain` is special-cased below.
+_SCHEMA: dict[str, dict[str, tuple[bool, Any]]] = {
+    "bundle": {"path": (True, None), "device": (False, "cpu"), "dtype": (False, "float32")},
+    "domain": {"grid": (False, None), **{k: (False, None) for k in BOX_KEYS}},
+    "period": {"start": (True, None), "steps": (True, None)},
+    "run": {"direction": (False, cal.FORWARD)},
+    "forcing": {"cube": (True, None)},
+    "output": {
+        "store": (True, None),
+        "restart_dir": (False, None),
+        "restart_every": (False, 0),
+        "overwrite": (False, False),
+    },
+}
+_REQUIRED_SECTIONS = ("bundle", "period", "forcing", "output")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run. Paths are absolute (resolved against the config file)."""
+
+    bundle: Path
+    cube: Path
+    store: Path
+    start: tuple[int, int]
+    steps: int
+    device: str = "cpu"
+    dtype: str = "float32"
+    box: tuple[float, float, float, float] | None = None  # None: the whole cube grid
+    direction: str = cal.FORWARD
+    restart_dir: Path | None = None  # None: <store parent>/restarts
+    restart_every: int = 0
+    overwrite: bool = False
+    source: str = field(default="<dict>", compare=False)  # where it was read from
+
+    # -- derived -------------------------------------------------------------
+    @property
+    def months(self) -> list[tuple[int, int]]:
+        """Months produced, in step order."""
+        return cal.month_range(self.start, self.steps, self.direction)
+
+    @property
+    def prior_month(self) -> tuple[int, int]:
+        """The month whose truth initialises the priors: before start in the run direction."""
+        return cal.previous_month(*self.start, self.direction)
+
+    @property
+    def restart_path(self) -> Path:
+        return self.restart_dir if self.restart_dir is not None else self.store.parent / "restarts"
+
+    def with_(self, **changes: Any) -> RunConfig:
+        """A copy with some fields changed (validated again)."""
+        new = replace(self, **changes)
+        new._validate_fields()
+        return new
+
+    # -- loading -------------------------------------------------------------
+    @classmethod
+    def from_toml(cls, path: str | Path) -> RunConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        return cls.from_dict(data, base_dir=path.resolve().parent, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, base_dir: str | Path = ".", source: str = "<dict>") -> RunConfig:
+        """Validate a parsed TOML document; relative paths resolve against `base_dir`."""
+        base = Path(base_dir).resolve()
+
+        def err(key: str, expected: str, found: Any) -> ConfigError:
+            return ConfigError(f"{source}: [{key}]: expected {expected}, found {found!r}")
+
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a TOML table at the top level")
+        for sec in data:
+            if sec not in _SCHEMA:
+                raise ConfigError(
+                    f"{source}: unknown section [{sec}]; known sections: {', '.join(_SCHEMA)}"
+                )
+        for sec in _REQUIRED_SECTIONS:
+            if sec not in data:
+                raise ConfigError(f"{source}: missing section [{sec}]")
+
+        vals: dict[str, dict[str, Any]] = {}
+        for sec, schema in _SCHEMA.items():
+            table = data.get(sec, {})
+            if not isinstance(table, dict):
+                raise err(sec, "a table (section)", table)
+            for key in table:
+                if key not in schema:
+                    raise ConfigError(
+                        f"{source}: unknown key {sec}.{key}; known keys of [{sec}]: "
+                        f"{', '.join(schema)}"
+                    )
+            v = {}
+            for key, (required, default) in schema.items():
+                if key in table:
+                    v[key] = table[key]
+                elif required:
+                    raise ConfigError(f"{source}: missing key {sec}.{key}")
+                else:
+                    v[key] = default
+            vals[sec] = v
+
+        def string(sec: str, key: str) -> str:
+            x = vals[sec][key]
+            if not isinstance(x, str) or not x:
+                raise err(f"{sec}.{key}", "a non-empty string", x)
+            return x
+
+        def a_path(sec: str, key: str) -> Path:
+            p = Path(string(sec, key)).expanduser()
+            return Path(os.path.normpath(p if p.is_absolute() else base / p))
+
+        def integer(sec: str, key: str, minimum: int) -> int:
+            x = vals[sec][key]
+            if isinstance(x, bool) or not isinstance(x, int) or x < minimum:
+                raise err(f"{sec}.{key}", f"an integer >= {minimum}", x)
+            return x
+
+        def boolean(sec: str, key: str) -> bool:
+            x = vals[sec][key]
+            if not isinstance(x, bool):
+                raise err(f"{sec}.{key}", "true or false", x)
+            return x
+
+        def number(sec: str, key: str) -> float:
+            x = vals[sec][key]
+            if isinstance(x, bool) or not isinstance(x, int | float):
+                raise err(f"{sec}.{key}", "a number (degrees)", x)
+            return float(x)
+
+        # [domain]: either grid = "cube" (the default) or the four box keys.
+        dom = vals["domain"]
+        given = [k for k in BOX_KEYS if dom[k] is not None]
+        box = None
+        if dom["grid"] is not None:
+            if dom["grid"] != "cube":
+                raise err("domain.grid", '"cube" (or give lat_south/lat_north/lon_west/lon_east)',
+                          dom["grid"])  # fmt: skip
+            if given:
+                raise ConfigError(
+                    f'{source}: [domain.grid]: expected either grid = "cube" or a box, '
+                    f"found both grid and {', '.join('domain.' + k for k in given)}"
+                )
+        elif given:
+            missing = [k for k in BOX_KEYS if dom[k] is None]
+            if missing:
+                raise ConfigError(
+                    f"{source}: missing key domain.{missing[0]} (a box needs all of "
+                    f"{', '.join(BOX_KEYS)})"
+                )
+            box = tuple(number("domain", k) for k in BOX_KEYS)
+
+        start_raw = vals["period"]["start"]
+        try:
+            start = cal.parse_month(start_raw, f"{source}: [period.start]")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
+        direction = vals["run"]["direction"]
+        if direction not in cal.DIRECTIONS:
+            raise err("run.direction", " or ".join(f'"{d}"' for d in cal.DIRECTIONS), direction)
+
+        restart_dir = a_path("output", "restart_dir") if vals["output"]["restart_dir"] else None
+        cfg = cls(
+            bundle=a_path("bundle", "path"),
+            device=string("bundle", "device"),
+            dtype=string("bundle", "dtype"),
+            box=box,  # type: ignore[arg-type]
+            start=start,
+            steps=integer("period", "steps", 1),
+            direction=direction,
+            cube=a_path("forcing", "cube"),
+            store=a_path("output", "store"),
+            restart_dir=restart_dir,
+            restart_every=integer("output", "restart_every", 0),
+            overwrite=boolean("output", "overwrite"),
+            source=source,
+        )
+        cfg._validate_fields()
+        return cfg
+
+    def _validate_fields(self) -> None:
+        """Checks that also hold for configs built in code (the demo)."""
+        s = self.source
+
+        def err(key: str, expected: str, found: Any) -> ConfigError:
+            return ConfigError(f"{s}: [{key}]: expected {expected}, found {found!r}")
+
+        if not _DEVICE_RE.match(str(self.device)):
+            raise err("bundle.device", '"cpu", "cuda" or "cuda:N"', self.device)
+        if self.dtype not in DTYPES:
+            raise err("bundle.dtype", " or ".join(f'"{d}"' for d in DTYPES), self.dtype)
+        if self.direction not in cal.DIRECTIONS:
+            raise err("run.direction", '"forward" or "backward"', self.direction)
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise err("period.steps", "an integer >= 1", self.steps)
+        if self.restart_every < 0:
+            raise err("output.restart_every", "an integer >= 0", self.restart_every)
+        if self.box is not None:
+            s_, n_, w_, e_ = self.box
+            if not (-90 <= s_ < n_ <= 90):
+                raise err("domain.lat_north", f"-90 <= lat_south ({s_}) < lat_north <= 90", n_)
+            if not (-180 <= w_ < e_ <= 180):
+                raise err("domain.lon_east", f"-180 <= lon_west ({w_}) < lon_east <= 180", e_)
+
+    # -- writing -------------------------------------------------------------
+    def to_toml(self) -> str:
+        """The config as TOML with absolute paths (recorded next to the output)."""
+        q = _toml_str
+        lines = [
+            "[bundle]",
+            f"path = {q(self.bundle)}",
+            f"device = {q(self.device)}",
+            f"dtype = {q(self.dtype)}",
+            "",
+            "[domain]",
+        ]
+        if self.box is None:
+            lines.append('grid = "cube"')
+        else:
+            lines += [f"{k} = {v!r}" for k, v in zip(BOX_KEYS, self.box, strict=True)]
+        lines += [
+            "",
+            "[period]",
+            f'start = "{cal.format_month(*self.start)}"',
+            f"steps = {self.steps}",
+            "",
+            "[run]",
+            f"direction = {q(self.direction)}",
+            "",
+            "[forcing]",
+            f"cube = {q(self.cube)}",
+            "",
+            "[output]",
+            f"store = {q(self.store)}",
+            f"restart_dir = {q(self.restart_path)}",
+            f"restart_every = {self.restart_every}",
+            f"overwrite = {'true' if self.overwrite else 'false'}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _toml_str(x: Any) -> str:
+    s = str(x).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a run config file."""
+    return RunConfig.from_toml(path)
+
+
+# --- the demo ------------------------------------------------------------------
+
+DEMO_START = (2015, 1)
+DEMO_STEPS = 24
+DEMO_RESTART_EVERY = 12
+DEMO_YEARS = (1960, 2020)
+
+
+def demo_config(workdir: str | Path = ".", bundle: str | Path | None = None,
+                device: str = "cpu", dtype: str = "float32") -> RunConfig:  # fmt: skip
+    """The run `landbc demo` makes (and examples/demo.toml describes): 24 months
+    forward from 2015-01 over the whole Europe cube, restarts every 12 steps."""
+    w = Path(workdir).resolve()
+    return RunConfig(
+        bundle=Path(bundle).resolve() if bundle is not None else w / "weights" / "demo",
+        device=device,
+        dtype=dtype,
+        box=None,
+        start=DEMO_START,
+        steps=DEMO_STEPS,
+        direction=cal.FORWARD,
+        cube=w / "data" / "europe.zarr",
+        store=w / "output" / "demo" / "bc.zarr",
+        restart_dir=w / "output" / "demo" / "restarts",
+        restart_every=DEMO_RESTART_EVERY,
+        overwrite=True,
+        source="landbc demo",
+    )

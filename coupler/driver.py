@@ -1,0 +1,315 @@
+"""The Python step loop: a land-surface modeller's run from a config file.
+
+    cube (statics, forcing, initial priors) ──▶ BoundaryConditionEmulator ──▶ Zarr output store
+                                                        └──▶ restart files every N steps
+
+A step is: read the month's forcing from the cube, `emu.step`, write the fields
+to the output store and advance its `completed_steps`, then (every N steps)
+write a restart. Because the store is written before the restart, a crash at
+any point leaves a store whose completed steps include every restart's, and
+`--resume` continues from the latest restart the store covers, rewriting at
+most N - 1 steps (bit-identically: the restart is exact).
+
+Restarts are `restart_YYYY-MM.safetensors` in the restart directory, named by
+the emulator's time (the last month produced). With `restart_every = N > 0`
+they are written every N steps and at the end of each call (the run's end, or
+`max_steps`, so that a batch-job chain resumes without recomputing). A fresh
+run removes restarts of its own months left by an earlier run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from emulator import catalog
+from emulator.cube import Cube
+from emulator.grid import Grid
+
+from . import calendar as cal
+from .config import BOX_KEYS, ConfigError, RunConfig
+from .output import OutputStore
+
+log = logging.getLogger(__name__)
+
+LOG_EVERY = 12  # steps between progress log lines (a year of months)
+RESTART_RE = re.compile(r"^restart_(\d{4})-(\d{2})\.safetensors$")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    steps_done: int  # steps computed by this call
+    steps_total: int  # steps of the whole run
+    completed_steps: int  # steps in the output store after this call
+    resumed_from_step: int | None  # step the run continued from (None: fresh start)
+    wall_time_s: float
+    mean_step_s: float  # emulator step + output write, averaged over this call
+    output: Path
+    restart_dir: Path
+    first_month: tuple[int, int]
+    last_month: tuple[int, int]
+
+    @property
+    def finished(self) -> bool:
+        return self.completed_steps == self.steps_total
+
+    def describe(self) -> str:
+        rate = 1.0 / self.mean_step_s if self.mean_step_s > 0 else float("nan")
+        return (
+            f"{self.steps_done} steps in {self.wall_time_s:.1f} s "
+            f"({self.mean_step_s:.3f} s/step, {rate:.2f} steps/s); "
+            f"{self.completed_steps}/{self.steps_total} months "
+            f"{cal.format_month(*self.first_month)}..{cal.format_month(*self.last_month)} "
+            f"in {self.output}"
+        )
+
+
+def restart_name(year: int, month: int) -> str:
+    return f"restart_{cal.format_month(year, month)}.safetensors"
+
+
+def list_restarts(restart_dir: Path) -> dict[tuple[int, int], Path]:
+    """Restart files in `restart_dir`, by the month they hold."""
+    out: dict[tuple[int, int], Path] = {}
+    if restart_dir.is_dir():
+        for p in restart_dir.iterdir():
+            m = RESTART_RE.match(p.name)
+            if m and p.is_file():
+                out[(int(m.group(1)), int(m.group(2)))] = p
+    return out
+
+
+def domain_window(cube_grid: Grid, box: tuple[float, float, float, float] | None,
+                  ) -> tuple[Grid, tuple[slice, slice], tuple[slice, slice]]:  # fmt: skip
+    """The run's grid and its (high-res, coarse) windows of the cube.
+
+    The box must be a window of the cube grid at the cube's resolution, with
+    edges on the coarse cells (so the forcing window is whole cells).
+    """
+    ny, nx = cube_grid.shape
+    if box is None:
+        full = (slice(0, ny), slice(0, nx))
+        h, w = cube_grid.coarse_shape
+        return cube_grid, full, (slice(0, h), slice(0, w))
+    s, n, w_, e = box
+    res, f = cube_grid.res, cube_grid.coarse_factor
+    edges = {
+        "lat_north": ((cube_grid.lat_north - n) / res, cube_grid.lat_north, "row"),
+        "lat_south": ((cube_grid.lat_north - s) / res, cube_grid.lat_north, "row"),
+        "lon_west": ((w_ - cube_grid.lon_west) / res, cube_grid.lon_west, "col"),
+        "lon_east": ((e - cube_grid.lon_west) / res, cube_grid.lon_west, "col"),
+    }
+    idx = {}
+    for key in BOX_KEYS:
+        x, _, _ = edges[key]
+        k = round(x)
+        if abs(x - k) > 1e-6 * max(1.0, abs(x)):
+            raise ConfigError(
+                f"[domain.{key}]: expected an edge of the cube grid (multiples of {res} deg "
+                f"from {cube_grid.lat_north if 'lat' in key else cube_grid.lon_west}), "
+                f"found {dict(zip(BOX_KEYS, box, strict=True))[key]}"
+            )
+        if k % f:
+            raise ConfigError(
+                f"[domain.{key}]: expected an edge of the coarse forcing grid "
+                f"(multiples of {res * f:g} deg), found "
+                f"{dict(zip(BOX_KEYS, box, strict=True))[key]}"
+            )
+        idx[key] = k
+    r0, r1, c0, c1 = idx["lat_north"], idx["lat_south"], idx["lon_west"], idx["lon_east"]
+    lim = {"lat_north": (r0, 0, ny), "lat_south": (r1, 0, ny),
+           "lon_west": (c0, 0, nx), "lon_east": (c1, 0, nx)}  # fmt: skip
+    for key, (k, lo, hi) in lim.items():
+        if not lo <= k <= hi:
+            g = cube_grid
+            raise ConfigError(
+                f"[domain.{key}]: expected a value inside the cube grid "
+                f"({g.lat_south}..{g.lat_north} N, {g.lon_west}..{g.lon_east} E), "
+                f"found {dict(zip(BOX_KEYS, box, strict=True))[key]}"
+            )
+    grid = cube_grid.window(r0, r1, c0, c1)
+    return (grid, (slice(r0, r1), slice(c0, c1)),
+            (slice(r0 // f, r1 // f), slice(c0 // f, c1 // f)))  # fmt: skip
+
+
+def window_forcing(forcing: dict[str, np.ndarray], coarse: tuple[slice, slice]) -> dict:
+    """Cut the coarse window out of a cube's forcing dict (scalars pass through)."""
+    out = {}
+    for name, a in forcing.items():
+        v = catalog.variable(name)
+        out[name] = a[(..., *coarse)] if v.grid == catalog.COARSE else a
+    return out
+
+
+def _check_period(cfg: RunConfig, cube: Cube) -> None:
+    months = cfg.months
+    need = [cfg.prior_month, *months]
+    lo, hi = min(need), max(need)
+    if lo[0] < cube.first_year or hi[0] > cube.last_year:
+        raise ConfigError(
+            f"{cfg.source}: [period.start]/[period.steps]: the run needs months "
+            f"{cal.format_month(*lo)}..{cal.format_month(*hi)} (priors of "
+            f"{cal.format_month(*cfg.prior_month)} included); expected them inside the cube "
+            f"{cfg.cube} ({cube.first_year}-01..{cube.last_year}-12), found "
+            f'start = "{cal.format_month(*cfg.start)}", steps = {cfg.steps}, '
+            f"direction = {cfg.direction}"
+        )
+
+
+def _load_emulator_api():
+    # Imported lazily: the CLI's other commands must work without torch import costs.
+    from emulator.api import BoundaryConditionEmulator
+
+    return BoundaryConditionEmulator
+
+
+def run(config: RunConfig, resume: bool = False, progress: bool = True,
+        max_steps: int | None = None) -> RunSummary:  # fmt: skip
+    """Run (or continue, with `resume`) the configured emulation.
+
+    `max_steps` stops after that many steps in this call, as a batch job with
+    a wall-clock limit would; `resume` continues later.
+    """
+    cfg = config
+    t_start = time.perf_counter()
+    if not cfg.bundle.exists():
+        raise FileNotFoundError(f"{cfg.source}: [bundle.path]: bundle {cfg.bundle} does not exist")
+    if not cfg.cube.exists():
+        raise FileNotFoundError(
+            f"{cfg.source}: [forcing.cube]: cube {cfg.cube} does not exist "
+            f"(create one with `landbc world`)"
+        )
+    cube = Cube.open(cfg.cube)
+    grid, win, cwin = domain_window(cube.grid, cfg.box)
+    _check_period(cfg, cube)
+    months = cfg.months
+    restart_dir = cfg.restart_path
+    Emulator = _load_emulator_api()
+
+    store: OutputStore | None = None
+    emu = None
+    first = 0
+    if resume and cfg.store.exists():
+        store = OutputStore.open(cfg.store)
+        why = store.matches(grid, cfg.start, cfg.steps, cfg.direction)
+        if why:
+            raise ValueError(f"cannot resume {cfg.store}: {why}")
+        done = store.completed_steps
+        # The latest restart that the store covers (restarts are written after the store).
+        candidates = []
+        for ym, path in list_restarts(restart_dir).items():
+            if ym in months:
+                k = months.index(ym) + 1
+                if k <= done:
+                    candidates.append((k, path))
+        if done >= cfg.steps:
+            log.info("nothing to do: %s already holds all %d steps", cfg.store, cfg.steps)
+            return RunSummary(0, cfg.steps, done, done, time.perf_counter() - t_start, 0.0,
+                              cfg.store, restart_dir, months[0], months[-1])  # fmt: skip
+        if candidates:
+            first, rpath = max(candidates)
+            log.info("resuming from %s (step %d of %d; store has %d)", rpath, first,
+                     cfg.steps, done)  # fmt: skip
+            emu = Emulator.from_restart(cfg.bundle, rpath, device=cfg.device, dtype=cfg.dtype)
+        else:
+            log.info("resuming %s from the start: no usable restart in %s", cfg.store, restart_dir)
+    elif resume:
+        log.info("--resume: %s does not exist yet, starting a fresh run", cfg.store)
+    if store is None:
+        OutputStore.check_creatable(cfg.store, cfg.overwrite)
+
+    # The emulator is built and initialised before a new store is created: a
+    # refused input (a bad bundle, priors out of range) leaves nothing behind.
+    if emu is None:
+        emu = Emulator.from_bundle(cfg.bundle, device=cfg.device, dtype=cfg.dtype)
+        py, pm = cfg.prior_month
+        log.info("initialising from the truth of %s in %s", cal.format_month(py, pm), cfg.cube)
+        emu.initialise(grid, cube.static(win), cube.truth(py, pm, win), py, pm,
+                       direction=cfg.direction)  # fmt: skip
+        first = 0
+    else:
+        # The file name says the month; the restart's own header must agree with the run.
+        expect = months[first - 1]
+        if tuple(emu.time) != tuple(expect):
+            raise ValueError(f"{rpath}: restart holds time {emu.time}, expected {expect}")
+        if emu.direction != cfg.direction:
+            raise ValueError(f"{rpath}: restart direction {emu.direction!r}, expected "
+                             f"[run.direction] {cfg.direction!r}")  # fmt: skip
+        if emu.grid != grid:
+            raise ValueError(f"{rpath}: restart grid {emu.grid.describe()}, expected the run's "
+                             f"{grid.describe()}")  # fmt: skip
+
+    if store is None:
+        manifest = getattr(emu, "manifest", None) or {}
+        store = OutputStore.create(
+            cfg.store, grid, cfg.start, cfg.steps, cfg.direction, overwrite=cfg.overwrite,
+            attrs={"bundle": str(cfg.bundle), "bundle_name": str(manifest.get("name", "")),
+                   "cube": str(cfg.cube), "config": cfg.source},
+        )  # fmt: skip
+        # A fresh run: old restarts of these months would mislead a later --resume.
+        for ym, path in list_restarts(restart_dir).items():
+            if ym in months:
+                log.info("removing stale restart %s", path)
+                path.unlink()
+
+    last = cfg.steps if max_steps is None else min(cfg.steps, first + max(0, max_steps))
+    if last > first:
+        log.info(
+            "running %d steps %s..%s %s on %s (%s, %s) into %s",
+            last - first, cal.format_month(*months[first]), cal.format_month(*months[last - 1]),
+            cfg.direction, grid.describe(), cfg.device, cfg.dtype, cfg.store,
+        )  # fmt: skip
+    step_times: list[float] = []
+    # Log lines go through tqdm.write while the bar is shown, so they do not tear it.
+    with (
+        logging_redirect_tqdm() if progress else contextlib.nullcontext(),
+        tqdm(total=cfg.steps, initial=first, disable=not progress, unit="step",
+             desc="landbc run", dynamic_ncols=True) as bar,
+    ):  # fmt: skip
+        for i in range(first, last):
+            y, m = months[i]
+            t0 = time.perf_counter()
+            if tuple(emu.next_time) != (y, m):
+                raise RuntimeError(f"emulator would produce {emu.next_time}, expected {(y, m)}")
+            forcing = window_forcing(cube.forcing(y, m), cwin)
+            res = emu.step(forcing)
+            if (res.year, res.month) != (y, m):
+                raise RuntimeError(f"step produced {(res.year, res.month)}, expected {(y, m)}")
+            # Store first, restart second: every restart is then covered by the store.
+            store.write_step(i, res.numpy())
+            if cfg.restart_every and ((i + 1) % cfg.restart_every == 0 or i + 1 == last):
+                restart_dir.mkdir(parents=True, exist_ok=True)
+                emu.save_restart(restart_dir / restart_name(y, m))
+            dt = time.perf_counter() - t0
+            step_times.append(dt)
+            bar.update(1)
+            bar.set_postfix_str(cal.format_month(y, m))
+            log.debug("step %d/%d %s: %.3f s", i + 1, cfg.steps, cal.format_month(y, m), dt)
+            n = len(step_times)
+            if n % LOG_EVERY == 0 or i + 1 == last:
+                log.info("%s: step %d/%d, %.2f steps/s", cal.format_month(y, m), i + 1,
+                         cfg.steps, n / sum(step_times))  # fmt: skip
+    wall = time.perf_counter() - t_start
+    mean = float(np.mean(step_times)) if step_times else 0.0
+    summary = RunSummary(
+        steps_done=len(step_times),
+        steps_total=cfg.steps,
+        completed_steps=store.completed_steps,
+        resumed_from_step=first if resume else None,
+        wall_time_s=wall,
+        mean_step_s=mean,
+        output=cfg.store,
+        restart_dir=restart_dir,
+        first_month=months[0],
+        last_month=months[-1],
+    )
+    log.info("done: %s", summary.describe())
+    return summary

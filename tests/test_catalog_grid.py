@@ -1,0 +1,103 @@
+"""Catalog tables and the Grid / global tile lattice."""
+
+import numpy as np
+import pytest
+
+from emulator import catalog
+from emulator.grid import EUROPE, Grid, tile_origins
+
+
+def test_lu_lc_tables_are_consistent():
+    assert [c.index for c in catalog.LU_CLASSES] == list(range(catalog.N_LU)) == list(range(8))
+    assert [c.index for c in catalog.LC_CLASSES] == list(range(21))
+    assert not set(catalog.LC_HIGH_VEGETATION) & set(catalog.LC_LOW_VEGETATION)
+    assert len(catalog.LC_VEGETATION_COVER) == catalog.N_LC
+    # every vegetation type has cover, non-vegetation types none
+    for t in catalog.LC_HIGH_VEGETATION + catalog.LC_LOW_VEGETATION:
+        assert catalog.LC_VEGETATION_COVER[t] > 0
+    for t in (0, 8, 12, 14, 15):
+        assert catalog.LC_VEGETATION_COVER[t] == 0
+    # HILDA+ codes map onto the 8 consolidated states
+    assert catalog.LU_CLASSES[4].source_codes == (40, 41, 42, 43, 44, 45)
+    assert set(catalog.LUH2_TO_LU) == set(catalog.LUH2_STATES)
+
+
+def test_variables_have_units_ranges_and_grib_codes():
+    for v in catalog.VARIABLES.values():
+        assert (
+            v.units and v.valid_min < v.valid_max and v.cadence in ("static", "yearly", "monthly")
+        )
+    assert {catalog.variable(n).grib_param_id for n in ("cvl", "cvh", "tvl", "tvh")} == {
+        27,
+        28,
+        29,
+        30,
+    }
+    assert catalog.variable("lai_lv").grib_param_id == 66
+    assert catalog.variable("lai_hv").grib_param_id == 67
+    assert catalog.variable("luh2_frac").shape((10, 10), (2, 2)) == (12, 2, 2)
+    assert catalog.variable("co2").shape((10, 10), (2, 2)) == ()
+    with pytest.raises(KeyError, match="unknown variable 'nope'"):
+        catalog.variable("nope")
+
+
+def test_europe_grid():
+    assert EUROPE.shape == (740, 1400)
+    assert EUROPE.coarse_shape == (148, 280)
+    assert EUROPE.origin == (360, 3100)
+    assert EUROPE.lat[0] == pytest.approx(71.975) and EUROPE.lat[-1] == pytest.approx(35.025)
+    assert EUROPE.lon[0] == pytest.approx(-24.975)
+    assert Grid.from_dict(EUROPE.to_dict()) == EUROPE
+
+
+def test_any_box_and_resolution():
+    g = Grid(-10.0, 10.0, 100.0, 120.0, 0.25, coarse_factor=4)
+    assert g.shape == (80, 80) and g.coarse_shape == (20, 20) and g.origin == (320, 1120)
+    x = np.arange(80 * 80, dtype=float).reshape(80, 80)
+    assert g.coarsen(x).shape == (20, 20)
+    assert g.refine(g.coarsen(x)).shape == (80, 80)
+    w = g.window(4, 12, 8, 24)
+    assert w.shape == (8, 16) and w.origin == (324, 1128)
+    assert np.allclose(w.lat, g.lat[4:12]) and np.allclose(w.lon, g.lon[8:24])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (
+            dict(lat_south=10, lat_north=5, lon_west=0, lon_east=1, res=0.05),
+            "lat_south < lat_north",
+        ),
+        (dict(lat_south=0, lat_north=1, lon_west=0, lon_east=1, res=0.0), "res must be > 0"),
+        (dict(lat_south=0, lat_north=1.01, lon_west=0, lon_east=1, res=0.05), "whole number"),
+        (
+            dict(lat_south=0, lat_north=1.05, lon_west=0, lon_east=1, res=0.05, coarse_factor=5),
+            "multiple of coarse_factor",
+        ),
+    ],
+)
+def test_bad_grids_are_refused_with_a_clear_message(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Grid(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "start, length, tile",
+    [(0, 64, 64), (360, 740, 256), (7, 33, 32), (3100, 1400, 256), (5, 1, 16)],
+)
+def test_tile_lattice_covers_each_pixel_twice_from_global_origins(start, length, tile):
+    stride = tile // 2
+    origins = tile_origins(start, length, tile, stride)
+    assert all((o + start) % stride == 0 for o in origins)
+    cover = np.zeros(length, int)
+    for o in origins:
+        cover[max(o, 0) : min(o + tile, length)] += 1
+    assert (cover == 2).all()
+    cover34 = np.zeros(length, int)
+    for o in tile_origins(start, length, tile, tile * 3 // 4):
+        cover34[max(o, 0) : min(o + tile, length)] += 1
+    assert cover34.min() >= 1 and cover34.max() <= 2
+    # a sub-window sees exactly the tiles of the big domain that touch it
+    sub = tile_origins(start + length // 3, max(length // 3, 1), tile, stride)
+    big = {o + start for o in origins}
+    assert {o + start + length // 3 for o in sub} <= big

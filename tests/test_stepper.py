@@ -1,0 +1,211 @@
+"""The TorchScript stepper: tiling/blending, cadence, sea mask, fresh-process loading."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import torch
+from torch import nn
+
+from emulator import catalog, features
+from emulator.grid import Grid
+from emulator.stepper import Stepper, gaussian_blend_weights
+
+NORM = {
+    k: [0.0, 1.0]
+    for k in ("elevation", "slope", "secma", "secmb", "t2m", "tp", "ssrd", "co2", "lai")
+}
+
+
+class Pointwise(nn.Module):
+    """A 1x1-conv 'net': its output at a pixel does not depend on the tile, so
+    tiled-and-blended output must equal the net applied to the whole domain."""
+
+    def __init__(self, cin: int, cout: int, softplus: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 1)
+        self.softplus = softplus
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return nn.functional.softplus(y) if self.softplus else y
+
+
+def _domain(grid: Grid, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    ny, nx = grid.shape
+    h, w = grid.coarse_shape
+    land = (torch.rand(ny, nx, generator=g) > 0.25).to(torch.uint8)
+    land[:, :9] = 0  # a strip of sea, wider than nothing but narrower than a tile
+    static = {
+        "land_mask": land,
+        "elevation": torch.rand(ny, nx, generator=g) * 2,
+        "slope": torch.rand(ny, nx, generator=g),
+        "koppen": torch.randint(0, 6, (ny, nx), generator=g, dtype=torch.uint8),
+        "igbp": torch.randint(0, 17, (ny, nx), generator=g, dtype=torch.uint8),
+    }
+    priors = {
+        "lu": torch.randint(1, 8, (ny, nx), generator=g, dtype=torch.uint8) * land,
+        "lc": torch.randint(1, 21, (ny, nx), generator=g, dtype=torch.uint8),
+        "lai": torch.rand(ny, nx, generator=g) * 3 * land,
+    }
+    forcing = {
+        "luh2_frac": torch.rand(12, h, w, generator=g) / 12,
+        "secma": torch.rand(h, w, generator=g),
+        "secmb": torch.rand(h, w, generator=g),
+        "co2": torch.tensor(1.5),
+        "t2m": torch.rand(h, w, generator=g),
+        "tp": torch.rand(h, w, generator=g),
+        "ssrd": torch.rand(h, w, generator=g),
+    }
+    return static, priors, forcing
+
+
+def _pointwise_stepper(direction=1, tile=32):
+    torch.manual_seed(1)
+    nets = (
+        Pointwise(features.N_LU_INPUTS, catalog.N_LU),
+        Pointwise(features.N_LC_INPUTS, catalog.N_LC),
+        Pointwise(features.N_LAI_INPUTS, 1, softplus=True),
+    )
+    return torch.jit.script(Stepper(*nets, NORM, direction, tile=tile, coarse_factor=5)), nets
+
+
+def test_blend_weights_are_positive_and_peak_in_the_middle():
+    w = gaussian_blend_weights(64)
+    assert w.min() > 0 and w.max() == w[31:33, 31:33].max()
+
+
+def test_tiled_blend_equals_whole_domain_application():
+    grid = Grid(40.0, 43.5, 1.0, 5.0, 0.05, 5)  # 70 x 80 px: not a multiple of the tile
+    static, priors, forcing = _domain(grid)
+    stepper, (lu_net, lc_net, lai_net) = _pointwise_stepper()
+    stepper.init(static, priors, 2000, 12, *grid.origin)
+    out = stepper.step(forcing)
+
+    def b(x):
+        return x[None]
+
+    with torch.no_grad():
+        st = features.static_inputs(
+            *(b(static[n]) for n in ("land_mask", "elevation", "slope", "koppen", "igbp")), NORM
+        )
+        up = lambda x: b(torch.from_numpy(grid.refine(x.numpy())))  # noqa: E731
+        prior = features.one_hot(b(priors["lu"]), catalog.N_LU)
+        x = features.lu_inputs(
+            st,
+            prior,
+            features.coarse_fractions(prior, catalog.N_LU, 5),
+            up(forcing["luh2_frac"]),
+            up(forcing["secma"]),
+            up(forcing["secmb"]),
+            NORM,
+        )
+        lu = lu_net(x).argmax(1)[0].to(torch.uint8)
+        x = features.lc_inputs(
+            st,
+            features.one_hot(b(lu), catalog.N_LU),
+            prior,
+            features.one_hot(b(priors["lc"]), catalog.N_LC),
+        )
+        lc = lc_net(x).argmax(1)[0].to(torch.uint8)
+        x = features.lai_inputs(
+            st,
+            features.one_hot(b(lc), catalog.N_LC),
+            b(priors["lai"]),
+            up(forcing["t2m"]),
+            up(forcing["tp"]),
+            up(forcing["ssrd"]),
+            1,
+            1.5,
+            torch.from_numpy(grid.lat).float()[None],
+            NORM,
+        )
+        lai = features.lai_from_output(lai_net(x), NORM)[0]
+    sea = static["land_mask"] == 0
+    lu, lc, lai = (
+        lu.masked_fill(sea, 0),
+        lc.masked_fill(sea, catalog.LC_SEA),
+        lai.masked_fill(sea, 0),
+    )
+    assert (out["lu"] == lu).float().mean() > 0.999  # argmax of blended probabilities
+    assert (out["lc"] == lc).float().mean() > 0.999
+    torch.testing.assert_close(out["lai"], lai, rtol=1e-5, atol=1e-6)
+    assert (out["lu"][sea] == 0).all() and (out["lc"][sea] == catalog.LC_SEA).all()
+
+
+def test_cadence_lu_lc_change_only_when_a_year_is_entered():
+    grid = Grid(40.0, 42.0, 1.0, 3.0, 0.05, 5)
+    static, priors, forcing = _domain(grid)
+    for direction, start, year_month in ((1, (2000, 10), 1), (-1, (2001, 3), 12)):
+        stepper, _ = _pointwise_stepper(direction)
+        stepper.init(static, priors, *start, *grid.origin)
+        lu_before = stepper.get_state()["lu"].clone()
+        for _ in range(5):
+            out = stepper.step(forcing)
+            year, month = (int(t) for t in stepper.get_state()["time"])
+            if month == year_month:
+                lu_before = out["lu"].clone()  # a new year: LU may change here only
+            assert torch.equal(out["lu"], lu_before)
+        assert (year, month) == ((2001, 3) if direction == 1 else (2000, 10))
+
+
+def test_outputs_are_copies_of_the_state():
+    grid = Grid(40.0, 41.0, 1.0, 2.0, 0.05, 5)
+    static, priors, forcing = _domain(grid)
+    stepper, _ = _pointwise_stepper()
+    stepper.init(static, priors, 2000, 5, *grid.origin)
+    out = stepper.step(forcing)
+    out["lai"].fill_(99.0)
+    out["lu"].fill_(3)
+    state = stepper.get_state()
+    assert state["lai"].max() < 99 and not (state["lu"] == 3).all()
+
+
+def test_stepper_runs_in_a_fresh_process_without_landbc(tmp_path):
+    grid = Grid(40.0, 42.0, 1.0, 3.0, 0.05, 5)
+    static, priors, forcing = _domain(grid)
+    stepper, _ = _pointwise_stepper()
+    stepper.save(str(tmp_path / "stepper.pt"))
+    torch.save(
+        {"static": static, "priors": priors, "forcing": forcing, "origin": list(grid.origin)},
+        tmp_path / "inputs.pt",
+    )
+    stepper.init(static, priors, 2000, 11, *grid.origin)
+    expected = [stepper.step(forcing) for _ in range(3)]
+    code = textwrap.dedent("""
+        import sys, torch
+        m = torch.jit.load("stepper.pt")
+        d = torch.load("inputs.pt")
+        m.init(d["static"], d["priors"], 2000, 11, *d["origin"])
+        outs = [m.step(d["forcing"]) for _ in range(3)]
+        torch.save(outs, "outputs.pt")
+        assert not [k for k in sys.modules if k.split(".")[0] in ("emulator", "coupler")]
+    """)
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True)
+    got = torch.load(tmp_path / "outputs.pt")
+    for e, g in zip(expected, got, strict=True):
+        assert set(e) == set(g)
+        for k in e:
+            assert torch.equal(e[k], g[k]), k
+
+
+def test_state_round_trip_and_direction_check():
+    grid = Grid(40.0, 41.0, 1.0, 2.0, 0.05, 5)
+    static, priors, forcing = _domain(grid)
+    fwd, _ = _pointwise_stepper(1)
+    bwd, _ = _pointwise_stepper(-1)
+    fwd.init(static, priors, 2000, 5, *grid.origin)
+    state = fwd.get_state()
+    try:
+        bwd.set_state(state)
+    except Exception as e:  # TorchScript raises its own wrapper of ValueError
+        assert "direction" in str(e)
+    else:
+        raise AssertionError("a forward state was accepted by a backward stepper")
+    fwd2, _ = _pointwise_stepper(1)
+    fwd2.set_state(state)
+    a, b = fwd.step(forcing), fwd2.step(forcing)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert np.array_equal(fwd.get_state()["time"].numpy(), [2000, 6])
