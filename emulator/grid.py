@@ -172,6 +172,46 @@ class Grid:
         )
 
 
+class BoxError(ValueError):
+    """A box that is not a window of a grid; `edge` names the offending edge."""
+
+    def __init__(self, edge: str, detail: str) -> None:
+        super().__init__(f"{edge}: {detail}")
+        self.edge = edge
+        self.detail = detail
+
+
+def box_window(grid: Grid, box: tuple[float, float, float, float]) -> tuple[slice, slice]:
+    """The (rows, cols) slices of `box` = (lat_south, lat_north, lon_west, lon_east)
+    on `grid`. Its edges must be pixel edges of the grid, on coarse cell edges (so
+    the forcing window is whole cells), and inside the grid."""
+    ny, nx = grid.shape
+    f = grid.coarse_factor
+    edges = {
+        "lat_south": ((grid.lat_north - box[0]) / grid.res, grid.lat_north, ny),
+        "lat_north": ((grid.lat_north - box[1]) / grid.res, grid.lat_north, ny),
+        "lon_west": ((box[2] - grid.lon_west) / grid.res, grid.lon_west, nx),
+        "lon_east": ((box[3] - grid.lon_west) / grid.res, grid.lon_west, nx),
+    }
+    idx = {}
+    for (edge, (x, ref, n)), value in zip(edges.items(), box, strict=True):
+        k = round(x)
+        if abs(x - k) > 1e-6 * max(1.0, abs(x)):
+            raise BoxError(edge, f"expected an edge of the grid (multiples of {grid.res} deg "
+                                 f"from {ref}), found {value}")  # fmt: skip
+        if k % f:
+            raise BoxError(edge, f"expected an edge of the coarse forcing grid (multiples of "
+                                 f"{grid.res * f:g} deg), found {value}")  # fmt: skip
+        if not 0 <= k <= n:
+            raise BoxError(edge, f"expected a value inside the grid ({grid.lat_south}.."
+                                 f"{grid.lat_north} N, {grid.lon_west}..{grid.lon_east} E), "
+                                 f"found {value}")  # fmt: skip
+        idx[edge] = k
+    if idx["lat_north"] >= idx["lat_south"] or idx["lon_west"] >= idx["lon_east"]:
+        raise BoxError("lat_south", f"expected a non-empty box, found {box}")
+    return slice(idx["lat_north"], idx["lat_south"]), slice(idx["lon_west"], idx["lon_east"])
+
+
 def tile_origins(start: int, length: int, tile: int, stride: int) -> list[int]:
     """Origins (relative to a domain beginning at global index `start`) of the
     lattice tiles of size `tile` and step `stride` that touch [0, length).

@@ -285,6 +285,13 @@ def class_loss(
 # ------------------------------------------------------------------ loops
 
 
+def _log_progress(what: str, losses: list[float], iters: int) -> None:
+    """A log line every tenth of the iterations: progress where no bar is drawn (CI, logs)."""
+    n = len(losses)
+    if n % max(1, iters // 10) == 0 and n < iters:
+        log.info("%s: iteration %d/%d, loss %.4f", what, n, iters, float(np.mean(losses[-20:])))
+
+
 def _optimiser(net: torch.nn.Module, cfg: TrainConfig, iters: int):
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -301,10 +308,12 @@ def train_lu_lc(
     sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict, gen: torch.Generator
 ) -> tuple[UNet, UNet, dict]:
     """Train the LU net, then the LC net, for one direction."""
-    lu_net = UNet(features.N_LU_INPUTS, catalog.N_LU, base=cfg.base,
-                  prior_channel=features.LU_PRIOR_CHANNEL)
-    lc_net = UNet(features.N_LC_INPUTS, catalog.N_LC, base=cfg.base,
-                  prior_channel=features.LC_PRIOR_CHANNEL)
+    lu_net = UNet(
+        features.N_LU_INPUTS, catalog.N_LU, base=cfg.base, prior_channel=features.LU_PRIOR_CHANNEL
+    )
+    lc_net = UNet(
+        features.N_LC_INPUTS, catalog.N_LC, base=cfg.base, prior_channel=features.LC_PRIOR_CHANNEL
+    )
     history = {}
     f = sampler.f
     for which, net, iters in (("lu", lu_net, cfg.iters_lu), ("lc", lc_net, cfg.iters_lc)):
@@ -360,6 +369,7 @@ def train_lu_lc(
             sched.step()
             losses.append(float(loss.detach()) / cfg.unroll)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            _log_progress(f"{which} {'forward' if sign > 0 else 'backward'}", losses, iters)
         history[which] = {
             "iters": iters,
             "final_loss": float(np.mean(losses[-20:])) if losses else None,
@@ -377,8 +387,14 @@ def train_lu_lc(
 def train_lai(
     sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict, gen: torch.Generator
 ) -> tuple[UNet, dict]:
-    net = UNet(features.N_LAI_INPUTS, 1, base=cfg.base, head="softplus",
-               prior_channel=features.LAI_PRIOR_CHANNEL, prior_gain=1.0)
+    net = UNet(
+        features.N_LAI_INPUTS,
+        1,
+        base=cfg.base,
+        head="softplus",
+        prior_channel=features.LAI_PRIOR_CHANNEL,
+        prior_gain=1.0,
+    )
     with torch.no_grad():  # start from LAI ≈ prior: gain 1 on (prior - mean)/std, + mean/std
         net.head.bias.fill_(norm["lai"][0] / norm["lai"][1])
     opt, sched = _optimiser(net, cfg, cfg.iters_lai)
@@ -433,6 +449,7 @@ def train_lai(
         sched.step()
         losses.append(float(loss.detach()) / cfg.unroll)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        _log_progress(f"lai {'forward' if sign > 0 else 'backward'}", losses, cfg.iters_lai)
     hist = {"iters": cfg.iters_lai, "final_loss": float(np.mean(losses[-20:])) if losses else None}
     log.info(
         "lai net (%s): normalised MSE %.4f after %d iterations",
@@ -458,8 +475,15 @@ def export_stepper(
         for p in net.parameters():
             p.requires_grad_(False)
     stepper = Stepper(
-        lu, lc, lai, norm, sign, tile=cfg.tile, coarse_factor=grid.coarse_factor,
-        sea_lc=sea_lc, res=grid.res,
+        lu,
+        lc,
+        lai,
+        norm,
+        sign,
+        tile=cfg.tile,
+        coarse_factor=grid.coarse_factor,
+        sea_lc=sea_lc,
+        res=grid.res,
     )
     return torch.jit.script(stepper)
 
@@ -490,9 +514,7 @@ def train(cfg: TrainConfig) -> Path:
         lu, lc, h = train_lu_lc(sampler, sign, cfg, norm, gen)
         lai, h_lai = train_lai(sampler, sign, cfg, norm, gen)
         history[direction] = {**h, "lai": h_lai}
-        steppers[direction] = export_stepper(
-            lu, lc, lai, norm, sign, cfg, cube.grid, sea_lc
-        )
+        steppers[direction] = export_stepper(lu, lc, lai, norm, sign, cfg, cube.grid, sea_lc)
     attrs = dict(cube.root.attrs)
     training = {
         "data": {
