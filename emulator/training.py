@@ -285,6 +285,18 @@ def class_loss(
 # ------------------------------------------------------------------ loops
 
 
+def _static_inputs(batch: dict, norm: dict) -> torch.Tensor:
+    st = batch["static"]
+    return features.static_inputs(
+        st["land_mask"], st["elevation"], st["slope"], st["koppen"], st["igbp"], norm
+    )
+
+
+def _bar(what: str, iters: int):
+    # disable=None: a bar on a terminal only; logs get _log_progress lines instead
+    return tqdm(range(iters), desc=f"train {what}", leave=False, disable=None)
+
+
 def _log_progress(what: str, losses: list[float], iters: int) -> None:
     """A log line every tenth of the iterations: progress where no bar is drawn (CI, logs)."""
     n = len(losses)
@@ -320,19 +332,11 @@ def train_lu_lc(
         opt, sched = _optimiser(net, cfg, iters)
         net.train()
         losses = []
-        bar = tqdm(
-            range(iters),
-            desc=f"train {which} {'fwd' if sign > 0 else 'bwd'}",
-            leave=False,
-            disable=None,
-        )
+        bar = _bar(f"{which} {'forward' if sign > 0 else 'backward'}", iters)
         for _ in bar:
             batch = sampler.yearly(sign, cfg.batch)
-            st = batch["static"]
-            static = features.static_inputs(
-                st["land_mask"], st["elevation"], st["slope"], st["koppen"], st["igbp"], norm
-            )
-            land = st["land_mask"]
+            static = _static_inputs(batch, norm)
+            land = batch["static"]["land_mask"]
             steps = batch["steps"]
             loss = torch.zeros(())
             if which == "lu":
@@ -400,19 +404,11 @@ def train_lai(
     opt, sched = _optimiser(net, cfg, cfg.iters_lai)
     net.train()
     losses = []
-    bar = tqdm(
-        range(cfg.iters_lai),
-        desc=f"train lai {'fwd' if sign > 0 else 'bwd'}",
-        leave=False,
-        disable=None,
-    )
+    bar = _bar(f"lai {'forward' if sign > 0 else 'backward'}", cfg.iters_lai)
     for _ in bar:
         batch = sampler.monthly(sign, cfg.batch)
-        st = batch["static"]
-        static = features.static_inputs(
-            st["land_mask"], st["elevation"], st["slope"], st["koppen"], st["igbp"], norm
-        )
-        land = st["land_mask"].bool()
+        static = _static_inputs(batch, norm)
+        land = batch["static"]["land_mask"].bool()
         steps = batch["steps"]
         prior = steps[0]["lai"] * (
             1 + cfg.noise * torch.randn(steps[0]["lai"].shape, generator=gen)

@@ -197,3 +197,19 @@ def test_bfloat16_nets_run_and_stay_close(tiny_bundle, cube):
     emu.initialise(cube.grid, cube.static(), cube.truth(2000, 12), 2000, 12)
     b = _run(emu, cube, 1)[0]
     assert np.abs(a["lai"] - b["lai"]).mean() < 0.1 * max(a["lai"].mean(), 1e-3) + 0.05
+
+
+def test_inputs_may_be_xarray_torch_or_numpy(tiny_bundle, cube):
+    grid = cube.grid
+    static = xr.Dataset(
+        {k: (("lat", "lon"), v) for k, v in cube.static().items()},
+        coords={"lat": grid.lat, "lon": grid.lon},
+    )
+    priors = {k: torch.from_numpy(v) for k, v in cube.truth(2000, 12).items()}
+    a = BoundaryConditionEmulator.from_bundle(tiny_bundle)
+    a.initialise(grid, static, priors, 2000, 12)
+    b = _start(tiny_bundle, cube)
+    assert _same_state(a.state(), b.state())
+    fa = a.step({k: xr.DataArray(v) for k, v in cube.forcing(2001, 1).items()}).numpy()
+    fb = b.step(cube.forcing(2001, 1)).numpy()
+    assert all(np.array_equal(fa[k], fb[k]) for k in fa)
