@@ -297,6 +297,16 @@ def _bar(what: str, iters: int):
     return tqdm(range(iters), desc=f"train {what}", leave=False, disable=None)
 
 
+def _update(opt, sched, loss: torch.Tensor, losses: list[float], bar) -> None:
+    """One optimiser step on the mean loss per unrolled step; record it."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    losses.append(float(loss.detach()))
+    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+
+
 def _log_progress(what: str, losses: list[float], iters: int) -> None:
     """A log line every tenth of the iterations: progress where no bar is drawn (CI, logs)."""
     n = len(losses)
@@ -367,12 +377,7 @@ def train_lu_lc(
                 step_loss, _ = class_loss(logits, cur[which], prev[which], land, cfg.change_weight)
                 loss = loss + step_loss
                 prior = torch.softmax(logits.float(), dim=1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()) / cfg.unroll)
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            _update(opt, sched, loss / cfg.unroll, losses, bar)
             _log_progress(f"{which} {'forward' if sign > 0 else 'backward'}", losses, iters)
         history[which] = {
             "iters": iters,
@@ -439,12 +444,7 @@ def train_lai(
             err = (lai - cur["lai"]) / norm["lai"][1]
             loss = loss + (err[land] ** 2).mean()
             prior = lai
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()) / cfg.unroll)
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        _update(opt, sched, loss / cfg.unroll, losses, bar)
         _log_progress(f"lai {'forward' if sign > 0 else 'backward'}", losses, cfg.iters_lai)
     hist = {"iters": cfg.iters_lai, "final_loss": float(np.mean(losses[-20:])) if losses else None}
     log.info(
