@@ -259,5 +259,17 @@ def inspect(folder: str | Path) -> str:
         ),
     ]
     for k, v in manifest.get("metrics", {}).items():
-        lines.append(f"metric {k}: {json.dumps(v)}")
+        if isinstance(v, dict) and {"lu", "lai", "period"} <= set(v):  # an evaluate report
+            lu = v["lu"]["first_year"]
+            lai = v["lai"]["all_months"]
+            lines.append(
+                f"{k} ({v['period'][0]}-{v['period'][1]}): LU first-year accuracy "
+                f"{lu['emulator']['overall']['accuracy']:.4f} (persistence "
+                f"{lu['persistence']['overall']['accuracy']:.4f}), change accuracy "
+                f"{lu['emulator']['change']['accuracy']:.4f}; LAI R2 {lai['emulator']['r2']:.3f} "
+                f"(climatology {lai['climatology']['r2']:.3f}, bilinear coarse truth "
+                f"{lai['bilinear_coarse_truth']['r2']:.3f})"
+            )
+        else:
+            lines.append(f"metric {k}: {json.dumps(v)}")
     return "\n".join(lines)
