@@ -4,6 +4,7 @@
     landbc demo [--workdir DIR]                   Europe cube, 24 months from 2015-01, quicklooks
     landbc world --out PATH [--box S N W E] ...   generate a surrogate-world cube
     landbc train ... | landbc evaluate ...        training / evaluation (emulator.training/evaluate)
+    landbc export BUNDLE --out NEW                re-script a bundle's nets with this code
     landbc inspect BUNDLE                         describe a weights bundle
 
 User errors (a bad config, a missing file, an input the emulator refuses) end
@@ -92,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         # Arguments pass through untouched (their own --help included).
         sub.add_parser(name, help=what, add_help=False)
 
+    x = sub.add_parser("export", parents=[common],
+                       help="rebuild a bundle's steppers with this landbc's code")  # fmt: skip
+    x.add_argument("bundle", type=Path, help="existing bundle")
+    x.add_argument("--out", type=Path, required=True, help="new bundle folder (must not exist)")
+
     i = sub.add_parser("inspect", parents=[common], help="describe a weights bundle")
     i.add_argument("bundle", type=Path)
     return p
@@ -156,9 +162,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_world(args: argparse.Namespace) -> int:
-    from emulator.world import generate_world
-
     from emulator.grid import EUROPE, Grid
+    from emulator.world import generate_world
 
     s, n, w, e = args.box if args.box else (EUROPE.lat_south, EUROPE.lat_north,
                                             EUROPE.lon_west, EUROPE.lon_east)  # fmt: skip
@@ -170,6 +175,13 @@ def cmd_world(args: argparse.Namespace) -> int:
              args.out)  # fmt: skip
     path = generate_world(args.out, grid, (y0, y1), seed=args.seed, progress=not args.quiet)
     log.info("cube written: %s", path)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from emulator.training import reexport
+
+    log.info("bundle written: %s", reexport(args.bundle, args.out))
     return 0
 
 
@@ -190,7 +202,13 @@ def _pass_through(command: str, rest: list[str]) -> int:
     return rc if isinstance(rc, int) and not isinstance(rc, bool) else 0
 
 
-_COMMANDS = {"run": cmd_run, "demo": cmd_demo, "world": cmd_world, "inspect": cmd_inspect}
+_COMMANDS = {
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "world": cmd_world,
+    "export": cmd_export,
+    "inspect": cmd_inspect,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

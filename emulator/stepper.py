@@ -276,31 +276,28 @@ class Stepper(nn.Module):
 
     # ------------------------------------------------------------- tiling
     def _crop(self, x: Tensor, r0: int, c0: int) -> Tensor:
-        """Tile [r0, r0+T) × [c0, c0+T) of a (..., H, W) field; zeros outside the domain."""
+        """Tile [r0, r0+T) × [c0, c0+T) of a (..., H, W) field. Outside the domain the
+        edge pixels are repeated: zeros there would be an artificial coast the nets
+        never saw in training, and they drew stripes along the domain edges."""
         t = self.tile
         h = x.shape[-2]
         w = x.shape[-1]
-        ra = max(r0, 0)
-        rb = min(r0 + t, h)
-        ca = max(c0, 0)
-        cb = min(c0 + t, w)
-        inner = x[..., ra:rb, ca:cb]
-        return (
-            F.pad(inner, [ca - c0, c0 + t - cb, ra - r0, r0 + t - rb])
-            if (ra != r0 or rb != r0 + t or ca != c0 or cb != c0 + t)
-            else inner
-        )
+        if r0 >= 0 and c0 >= 0 and r0 + t <= h and c0 + t <= w:
+            return x[..., r0 : r0 + t, c0 : c0 + t]
+        rows = torch.arange(r0, r0 + t, device=x.device).clamp(0, h - 1)
+        cols = torch.arange(c0, c0 + t, device=x.device).clamp(0, w - 1)
+        return x.index_select(-2, rows).index_select(-1, cols)
 
     def _gather(self, x: Tensor, r0: int, c0: int, h_fine: int, w_fine: int) -> Tensor:
-        """Nearest upsampling of a coarse (C, h, w) field onto one tile; zeros outside."""
+        """Nearest upsampling of a coarse (C, h, w) field onto one tile; edge cells
+        repeated outside the domain (as in `_crop`)."""
         t = self.tile
         f = self.coarse_factor
-        rr = torch.arange(r0, r0 + t, device=x.device)
-        cc = torch.arange(c0, c0 + t, device=x.device)
-        valid = ((rr >= 0) & (rr < h_fine))[:, None] & ((cc >= 0) & (cc < w_fine))[None, :]
-        ri = torch.div(rr.clamp(0, h_fine - 1), f, rounding_mode="floor")
-        ci = torch.div(cc.clamp(0, w_fine - 1), f, rounding_mode="floor")
-        return x.index_select(-2, ri).index_select(-1, ci) * valid
+        rr = torch.arange(r0, r0 + t, device=x.device).clamp(0, h_fine - 1)
+        cc = torch.arange(c0, c0 + t, device=x.device).clamp(0, w_fine - 1)
+        ri = torch.div(rr, f, rounding_mode="floor")
+        ci = torch.div(cc, f, rounding_mode="floor")
+        return x.index_select(-2, ri).index_select(-1, ci)
 
     def _up(self, x: Tensor, origins: list[tuple[int, int]]) -> Tensor:
         h = self.land_mask.shape[0]

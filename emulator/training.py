@@ -484,6 +484,46 @@ def export_stepper(
     return torch.jit.script(stepper)
 
 
+def reexport(src: str | Path, out: str | Path) -> Path:
+    """Rebuild a bundle's steppers around its trained nets with this landbc's stepper
+    code (after a change to the stepper or the features), keeping weights,
+    normalisation, tiling and the training record. Metrics are not carried over:
+    they were measured with the old code; run `landbc evaluate` again."""
+    src, out = Path(src), Path(out)
+    manifest = bundle.verify(src)
+    steppers = {}
+    for direction, entry in manifest["directions"].items():
+        old = torch.jit.load(str(src / entry["file"]), map_location="cpu")
+        new = Stepper(
+            old.lu_net,
+            old.lc_net,
+            old.lai_net,
+            manifest["normalisation"],
+            DIRECTION_SIGN[direction],
+            tile=manifest["tiling"]["tile"],
+            stride=manifest["tiling"]["stride"],
+            coarse_factor=manifest["grid"]["coarse_factor"],
+            res=manifest["grid"]["res"],
+            sea_lc=int(old.sea_lc),
+        )
+        steppers[direction] = torch.jit.script(new)
+    training = {
+        **manifest["training"],
+        "reexported_from": {"created": manifest["created"], "files": manifest["files"]},
+    }
+    return bundle.write_bundle(
+        out,
+        steppers,
+        name=manifest["name"],
+        res=manifest["grid"]["res"],
+        coarse_factor=manifest["grid"]["coarse_factor"],
+        tile=manifest["tiling"]["tile"],
+        stride=manifest["tiling"]["stride"],
+        normalisation=manifest["normalisation"],
+        training=training,
+    )
+
+
 def train(cfg: TrainConfig) -> Path:
     """Train every net of every direction and write the bundle to cfg.out."""
     t0 = time.time()

@@ -99,3 +99,21 @@ def test_trained_bundle_records_its_data_and_history(tiny_bundle):
     for d in ("forward", "backward"):
         for net in ("lu", "lc", "lai"):
             assert m["training"]["history"][d][net]["iters"] == 2
+
+
+def test_reexport_keeps_the_weights(tiny_bundle, tiny_cube, tmp_path):
+    from emulator.api import BoundaryConditionEmulator
+    from emulator.training import reexport
+
+    out = reexport(tiny_bundle, tmp_path / "again")
+    cube = Cube.open(tiny_cube)
+    results = []
+    for b in (tiny_bundle, out):
+        emu = BoundaryConditionEmulator.from_bundle(b)
+        emu.initialise(cube.grid, cube.static(), cube.truth(2000, 12), 2000, 12)
+        results.append(emu.step(cube.forcing(2001, 1)).numpy())
+    assert all(np.array_equal(results[0][k], results[1][k]) for k in results[0])
+    import json
+
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["training"]["reexported_from"]["files"]
