@@ -30,9 +30,8 @@ import numpy as np
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from emulator import catalog
 from emulator.cube import Cube
-from emulator.grid import BoxError, Grid, box_window
+from emulator.grid import BoxError, Grid, box_window, coarse_window
 
 from . import calendar as cal
 from .config import ConfigError, RunConfig
@@ -104,20 +103,8 @@ def domain_window(cube_grid: Grid, box: tuple[float, float, float, float] | None
     except BoxError as e:
         detail = e.detail.replace("the grid", "the cube grid")
         raise ConfigError(f"[domain.{e.edge}]: {detail}") from None
-    r0, r1, c0, c1 = rows.start, rows.stop, cols.start, cols.stop
-    f = cube_grid.coarse_factor
-    grid = cube_grid.window(r0, r1, c0, c1)
-    return (grid, (slice(r0, r1), slice(c0, c1)),
-            (slice(r0 // f, r1 // f), slice(c0 // f, c1 // f)))  # fmt: skip
-
-
-def window_forcing(forcing: dict[str, np.ndarray], coarse: tuple[slice, slice]) -> dict:
-    """Cut the coarse window out of a cube's forcing dict (scalars pass through)."""
-    out = {}
-    for name, a in forcing.items():
-        v = catalog.variable(name)
-        out[name] = a[(..., *coarse)] if v.grid == catalog.COARSE else a
-    return out
+    grid = cube_grid.window(rows.start, rows.stop, cols.start, cols.stop)
+    return grid, (rows, cols), coarse_window((rows, cols), cube_grid.coarse_factor)
 
 
 def _check_period(cfg: RunConfig, cube: Cube) -> None:
@@ -159,7 +146,7 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
             f"(create one with `landbc world`)"
         )
     cube = Cube.open(cfg.cube)
-    grid, win, cwin = domain_window(cube.grid, cfg.box)
+    grid, win, _ = domain_window(cube.grid, cfg.box)
     _check_period(cfg, cube)
     months = cfg.months
     restart_dir = cfg.restart_path
@@ -250,7 +237,7 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
             t0 = time.perf_counter()
             if tuple(emu.next_time) != (y, m):
                 raise RuntimeError(f"emulator would produce {emu.next_time}, expected {(y, m)}")
-            forcing = window_forcing(cube.forcing(y, m), cwin)
+            forcing = cube.forcing(y, m, win)
             res = emu.step(forcing)
             if (res.year, res.month) != (y, m):
                 raise RuntimeError(f"step produced {(res.year, res.month)}, expected {(y, m)}")

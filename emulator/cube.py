@@ -27,7 +27,7 @@ import numpy as np
 import zarr
 
 from . import catalog
-from .grid import Grid
+from .grid import Grid, coarse_window
 
 SPACE_CHUNK = 512
 FORMAT_VERSION = 1
@@ -205,24 +205,29 @@ class Cube:
         sl = window or (slice(None), slice(None))
         return {n: self.root[n][sl] for n in STATIC_NAMES}
 
-    def forcing(self, year: int, month: int) -> dict[str, np.ndarray]:
-        """Coarse forcing valid for (year, month): that month's climate and that year's LUH2/CO2."""
+    def forcing(
+        self, year: int, month: int, window: tuple[slice, slice] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Coarse forcing valid for (year, month): that month's climate and that year's
+        LUH2/CO2; with a (coarse-aligned, high-res) `window`, only its coarse cells."""
         yi = self._check_year(year)
         ti = self._check_month(year, month)
-        out = {n: self.root[n][yi] for n in YEARLY_FORCING}
-        out["co2"] = np.asarray(out["co2"], dtype=np.float32).reshape(())
-        out.update({n: self.root[n][ti] for n in MONTHLY_FORCING})
+        f = self.grid.coarse_factor
+        cw = coarse_window(window, f) if window else (slice(None), slice(None))
+        out = {n: self.root[n][(yi, ..., *cw)] for n in ("luh2_frac", "secma", "secmb")}
+        out["co2"] = np.asarray(self.root["co2"][yi], dtype=np.float32).reshape(())
+        out.update({n: self.root[n][(ti, *cw)] for n in MONTHLY_FORCING})
         return out
 
     def truth(
-        self, year: int, month: int, window: tuple[slice, slice] | None = None
+        self,
+        year: int,
+        month: int,
+        window: tuple[slice, slice] | None = None,
+        names: tuple[str, ...] = YEARLY_TRUTH + MONTHLY_TRUTH,
     ) -> dict[str, np.ndarray]:
-        """High-res LU and LC of `year` and LAI of (year, month)."""
+        """High-res LU and LC of `year` and LAI of (year, month) (those in `names`)."""
         yi = self._check_year(year)
         ti = self._check_month(year, month)
         sl = window or (slice(None), slice(None))
-        return {
-            "lu": self.root["lu"][(yi, *sl)],
-            "lc": self.root["lc"][(yi, *sl)],
-            "lai": self.root["lai"][(ti, *sl)],
-        }
+        return {n: self.root[n][(ti if n in MONTHLY_TRUTH else yi, *sl)] for n in names}

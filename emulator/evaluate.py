@@ -139,22 +139,6 @@ def evaluate(
         window = box_window(cube.grid, box)
         grid = cube.grid.window(window[0].start, window[0].stop, window[1].start, window[1].stop)
 
-    f = grid.coarse_factor
-    cwin = (
-        None
-        if window is None
-        else (
-            slice(window[0].start // f, window[0].stop // f),
-            slice(window[1].start // f, window[1].stop // f),
-        )
-    )
-
-    def forcing(y: int, m: int) -> dict:
-        fc = cube.forcing(y, m)
-        if cwin is None:
-            return fc
-        return {k: (v if v.ndim == 0 else v[(..., *cwin)]) for k, v in fc.items()}
-
     static = cube.static(window)
     land = static["land_mask"].astype(bool)
     init = cube.truth(*start, window=window)
@@ -170,16 +154,18 @@ def evaluate(
     for _ in tqdm(range(n_steps), desc="evaluate", disable=None if progress else True):
         y, m = emu.next_time
         t0 = time.perf_counter()
-        res = emu.step(forcing(y, m), time=(y, m))
+        fc = cube.forcing(y, m, window)
+        res = emu.step(fc, time=(y, m))
         out = res.numpy()
         step_times.append(time.perf_counter() - t0)
-        truth = cube.truth(y, m, window=window)
+        truth = cube.truth(y, m, window=window, names=("lai",))
         if m == (1 if sign > 0 else 12):  # the step entered a new year: LU/LC were produced
-            prev = cube.truth(y - sign, m, window=window)
+            truth.update(cube.truth(y, m, window=window, names=("lu", "lc")))
+            prev = cube.truth(y - sign, m, window=window, names=("lu", "lc"))
             for sc, name in ((lu_scores, "lu"), (lc_scores, "lc")):
                 sc.add(y, "emulator", truth[name], out[name], land, prev[name])
                 sc.add(y, "persistence", truth[name], init[name], land, prev[name])
-            dom = coarse_dominant_lu(forcing(y, m)["luh2_frac"], grid, init["lu"])
+            dom = coarse_dominant_lu(fc["luh2_frac"], grid, init["lu"])
             lu_scores.add(y, "coarse_dominant", truth["lu"], dom, land, prev["lu"])
         preds = {
             "emulator": out["lai"],

@@ -212,6 +212,13 @@ def box_window(grid: Grid, box: tuple[float, float, float, float]) -> tuple[slic
     return slice(idx["lat_north"], idx["lat_south"]), slice(idx["lon_west"], idx["lon_east"])
 
 
+def coarse_window(window: tuple[slice, slice], factor: int) -> tuple[slice, slice]:
+    """The coarse-grid slices of a coarse-aligned high-res window."""
+    rows, cols = window
+    return (slice(rows.start // factor, rows.stop // factor),
+            slice(cols.start // factor, cols.stop // factor))  # fmt: skip
+
+
 def tile_origins(start: int, length: int, tile: int, stride: int) -> list[int]:
     """Origins (relative to a domain beginning at global index `start`) of the
     lattice tiles of size `tile` and step `stride` that touch [0, length).
