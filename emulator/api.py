@@ -204,7 +204,8 @@ class BoundaryConditionEmulator:
         ):
             self._check_names(part, given, variables)
             for v in variables:
-                tensors[v.name] = validate(v, given[v.name], shape)
+                # clone: the state must not alias the caller's arrays (a no-op .to() would)
+                tensors[v.name] = validate(v, given[v.name], shape).clone()
         self._load(direction)
         assert self._stepper is not None
         self._stepper.init(
@@ -327,6 +328,11 @@ class BoundaryConditionEmulator:
             )
         grid = Grid.from_dict(json.loads(meta["grid"]))
         emu._check_grid(grid)
+        if "land_mask" in tensors and tuple(tensors["land_mask"].shape) != grid.shape:
+            raise InputError(
+                f"restart {restart_path}: land_mask has shape {tuple(tensors['land_mask'].shape)}, "
+                f"its grid has {grid.shape}"
+            )
         emu._load(direction)
         assert emu._stepper is not None
         emu._stepper.set_state(tensors)

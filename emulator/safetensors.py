@@ -34,7 +34,8 @@ _FROM_CODE = {v: k for k, v in _DTYPES.items()}
 def save(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write atomically: a temporary file in the same folder, then rename."""
     path = Path(path)
-    header: dict = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
+    # sorted metadata, as the C++ writer does, so both fronts write identical bytes
+    header: dict = {"__metadata__": {str(k): str(v) for k, v in sorted(metadata.items())}}
     buffers = []
     offset = 0
     for name in sorted(tensors):

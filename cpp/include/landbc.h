@@ -1,0 +1,155 @@
+/*
+ * landbc.h — the C ABI of landbc: step-wise emulators of land use (LU), land
+ * cover (LC) and leaf area index (LAI) for Earth-system models, callable
+ * in-process from C, C++ and Fortran (module `landbc`, cpp/fortran/landbc.f90).
+ *
+ * Calling sequence (cpp/README.md has the full walk-through):
+ *
+ *   landbc_open(bundle, "cpu" | "cuda" | "cuda:N", "float32" | "bfloat16", &h)
+ *   landbc_set_grid(h, lat_south, lat_north, lon_west, lon_east)
+ *   landbc_set_field(h, name, ...)          every static and prior field
+ *   landbc_initialise(h, year, month, "forward" | "backward")
+ *   loop:
+ *     landbc_set_field(h, name, ...)        forcing (bind once, refill each step)
+ *     landbc_step(h, &year, &month)         fields of the next month
+ *     landbc_get_field(h, name, buffer, ...) outputs into caller memory
+ *   landbc_save_restart(h, path) / landbc_load_restart(h, path)
+ *   landbc_close(&h)
+ *
+ * Errors: every function returns a status code (LANDBC_OK = 0 on success);
+ * landbc_last_error() gives the message of the last failure on the calling
+ * thread. No C++ exception and no abort crosses this boundary. A failed call
+ * leaves the emulator's state as it was.
+ *
+ * Memory layout: fields are row-major (C order), rows north to south, columns
+ * west to east; a high-resolution field is (ny, nx), a coarse forcing field
+ * (ny / f, nx / f), a channelled one (channels, ...) and a scalar has ndim 0.
+ * A Fortran array declared (nx, ny) has exactly this layout (the Fortran
+ * module passes its shape reversed; nothing is transposed or copied).
+ *
+ * Bound fields are not copied: landbc keeps a view of the caller's memory,
+ * which must stay valid and unchanged during landbc_initialise / landbc_step
+ * and until it is re-bound or the handle is closed. Values are validated
+ * (finite, in range, integer class codes) each time they are used. Fields in
+ * the variable's own dtype (landbc_variable_dtype) on the emulator's device
+ * are used in place; others are converted (one copy).
+ *
+ * Thread safety: one handle must not be used by two threads at once; distinct
+ * handles are independent.
+ */
+#ifndef LANDBC_H
+#define LANDBC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes. */
+#define LANDBC_OK 0
+#define LANDBC_ERR_ARGUMENT 1 /* bad input: name, shape, dtype, NaN, range, time */
+#define LANDBC_ERR_IO 2       /* a file is missing, unreadable or unwritable */
+#define LANDBC_ERR_BUNDLE 3   /* manifest, checksum or stepper does not match */
+#define LANDBC_ERR_DEVICE 4   /* the requested device is not available */
+#define LANDBC_ERR_STATE 5    /* call out of order, or a NULL / closed handle */
+#define LANDBC_ERR_INTERNAL 6 /* anything else (message from libtorch) */
+
+/* Element types of caller buffers. */
+#define LANDBC_UINT8 1
+#define LANDBC_INT32 2
+#define LANDBC_FLOAT32 3
+#define LANDBC_FLOAT64 4
+
+/* Roles of variables (as listed in the bundle's manifest). */
+#define LANDBC_STATIC 1  /* land_mask, elevation, ... : set before initialise */
+#define LANDBC_FORCING 2 /* luh2_frac, t2m, ... : bound before every step */
+#define LANDBC_STATE 3   /* lu, lc, lai: priors before initialise, outputs after */
+#define LANDBC_DERIVED 4 /* cvh, cvl, tvh, tvl, lai_hv, lai_lv: outputs */
+
+typedef struct landbc_emulator landbc_emulator;
+
+/* Message of the last failed call on this thread ("" if none). The pointer is
+ * valid until the next landbc call on this thread. */
+const char *landbc_last_error(void);
+/* Name of a status code ("LANDBC_ERR_ARGUMENT", ...). */
+const char *landbc_status_name(int status);
+/* Version of landbc ("0.1.0"). */
+const char *landbc_version(void);
+
+/* Open a bundle folder: the manifest is parsed and the sha256 of every file is
+ * checked. device: "cpu", "cuda" or "cuda:N" (each MPI rank picks its GPU).
+ * dtype of the nets: "float32" or "bfloat16". NULL device / dtype mean "cpu" /
+ * "float32". On success *handle is a new emulator; on failure it is NULL. */
+int landbc_open(const char *bundle_dir, const char *device, const char *dtype,
+                landbc_emulator **handle);
+/* Free the emulator and set *handle to NULL. Closing a NULL handle is OK;
+ * any later call with the old handle value returns LANDBC_ERR_STATE. */
+int landbc_close(landbc_emulator **handle);
+
+/* The domain: a lat-lon box in degrees at the bundle's resolution. Its rows,
+ * columns and north-west corner must be whole multiples of the coarse cell.
+ * Setting a grid drops all bound fields. Not allowed once initialised. */
+int landbc_set_grid(landbc_emulator *h, double lat_south, double lat_north,
+                    double lon_west, double lon_east);
+
+/* Bind a static, prior or forcing field to caller memory (row-major, see
+ * above). shape has ndim entries; it must equal landbc_variable_shape. */
+int landbc_set_field(landbc_emulator *h, const char *name, const void *data, int dtype,
+                     int ndim, const int64_t *shape);
+/* The same for memory on the emulator's device (a CUDA pointer for a
+ * GPU-resident host; on a CPU emulator the same as landbc_set_field). */
+int landbc_set_field_device(landbc_emulator *h, const char *name, const void *data,
+                            int dtype, int ndim, const int64_t *shape);
+
+/* Start from the bound statics and priors, valid at (year, month): LU and LC of
+ * that year, LAI of that month. direction: "forward" or "backward" (NULL means
+ * forward). The first step then produces the next month in that direction. */
+int landbc_initialise(landbc_emulator *h, int year, int month, const char *direction);
+
+/* Advance one month with the bound forcing (valid at the next month, see
+ * landbc_next_time). *year and *month (may be NULL) receive the new month. */
+int landbc_step(landbc_emulator *h, int *year, int *month);
+
+/* Copy a field of the current month into caller memory, converted to dtype:
+ * an output (LANDBC_STATE or LANDBC_DERIVED) or a static field. count is the
+ * number of elements of buffer and must equal the field's size. */
+int landbc_get_field(landbc_emulator *h, const char *name, void *buffer, int dtype,
+                     int64_t count);
+/* Pointer to the emulator's own copy of a field on its device (CUDA memory on
+ * a GPU) and its dtype; read-only, valid until the next initialise, step,
+ * load_restart or close. */
+int landbc_get_field_device(landbc_emulator *h, const char *name, const void **data,
+                            int *dtype);
+
+/* Month of the current state, and the month the next step produces. */
+int landbc_time(const landbc_emulator *h, int *year, int *month);
+int landbc_next_time(const landbc_emulator *h, int *year, int *month);
+
+/* Restart files: safetensors with the statics, priors, time, origin and
+ * direction; the same format as the Python API (either reads the other's).
+ * Writing is atomic (temporary file, then rename). Loading replaces the grid,
+ * direction, time and state; on failure nothing changes. */
+int landbc_save_restart(const landbc_emulator *h, const char *path);
+int landbc_load_restart(landbc_emulator *h, const char *path);
+
+/* Queries. Names and units come from the bundle's manifest. */
+int landbc_grid_shape(const landbc_emulator *h, int64_t *ny, int64_t *nx, int64_t *coarse_ny,
+                      int64_t *coarse_nx);
+int landbc_resolution(const landbc_emulator *h, double *res, int *coarse_factor);
+int landbc_variable_count(const landbc_emulator *h, int role, int *count);
+/* Name of the index-th (0-based) variable of a role, NUL-terminated into buf. */
+int landbc_variable_name(const landbc_emulator *h, int role, int index, char *buf,
+                         size_t buflen);
+int landbc_variable_units(const landbc_emulator *h, const char *name, char *buf, size_t buflen);
+/* Native dtype (LANDBC_UINT8 for class codes, LANDBC_FLOAT32 otherwise). */
+int landbc_variable_dtype(const landbc_emulator *h, const char *name, int *dtype);
+/* Expected shape on the current grid; shape must hold 3 entries. */
+int landbc_variable_shape(const landbc_emulator *h, const char *name, int *ndim,
+                          int64_t *shape);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LANDBC_H */

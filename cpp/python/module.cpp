@@ -1,0 +1,98 @@
+// landbc._cpp: landbc::Emulator seen from Python (pybind11, as bundled with torch).
+//
+// It exists for the parity tests (the C++ core against the Python front, bit
+// for bit) and for Python users who want the C++ path. Tensors cross without
+// copies through torch's own pybind11 casters.
+#include <pybind11/stl.h>
+#include <torch/extension.h>
+
+#include "landbc/emulator.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+landbc::Grid grid_from_dict(const py::dict& d) {
+  auto get = [&](const char* k) -> py::handle {
+    if (!d.contains(k)) throw landbc::Error(landbc::Status::argument, std::string("grid: missing key '") + k + "'");
+    return d[k];
+  };
+  return landbc::Grid::from_box(get("lat_south").cast<double>(), get("lat_north").cast<double>(),
+                                get("lon_west").cast<double>(), get("lon_east").cast<double>(),
+                                get("res").cast<double>(), get("coarse_factor").cast<int64_t>());
+}
+
+py::dict grid_to_dict(const landbc::Grid& g) {
+  py::dict d;
+  d["lat_south"] = g.lat_south;
+  d["lat_north"] = g.lat_north;
+  d["lon_west"] = g.lon_west;
+  d["lon_east"] = g.lon_east;
+  d["res"] = g.res;
+  d["coarse_factor"] = g.coarse_factor;
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_cpp, m) {
+  m.doc() = "landbc C++ core (landbc::Emulator) for Python; see cpp/README.md";
+  m.def("version", &landbc::version);
+  m.def("sha256_file", &landbc::sha256_file);
+
+  // Status codes of the C ABI become Python exceptions whose message starts
+  // with the status name, e.g. "[LANDBC_ERR_ARGUMENT] t2m: expected shape ...".
+  static const char* status_names[] = {"LANDBC_OK",         "LANDBC_ERR_ARGUMENT", "LANDBC_ERR_IO",
+                                       "LANDBC_ERR_BUNDLE", "LANDBC_ERR_DEVICE",   "LANDBC_ERR_STATE",
+                                       "LANDBC_ERR_INTERNAL"};
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const landbc::Error& e) {
+      const int s = static_cast<int>(e.status());
+      const std::string msg = std::string("[") + status_names[s] + "] " + e.what();
+      PyObject* type = PyExc_RuntimeError;
+      if (e.status() == landbc::Status::argument || e.status() == landbc::Status::bundle)
+        type = PyExc_ValueError;
+      else if (e.status() == landbc::Status::io)
+        type = PyExc_OSError;
+      PyErr_SetString(type, msg.c_str());
+    }
+  });
+
+  py::class_<landbc::Emulator>(m, "Emulator")
+      .def(py::init<const std::string&, const std::string&, const std::string&>(), py::arg("bundle"),
+           py::arg("device") = "cpu", py::arg("dtype") = "float32")
+      .def_property_readonly("bundle_name", &landbc::Emulator::bundle_name)
+      .def_property_readonly("res", &landbc::Emulator::res)
+      .def_property_readonly("coarse_factor", &landbc::Emulator::coarse_factor)
+      .def_property_readonly("directions", &landbc::Emulator::directions)
+      .def_property_readonly("initialised", &landbc::Emulator::initialised)
+      .def_property_readonly("direction", &landbc::Emulator::direction)
+      .def_property_readonly("time", &landbc::Emulator::time)
+      .def_property_readonly("next_time", &landbc::Emulator::next_time)
+      .def_property_readonly("grid", [](const landbc::Emulator& e) { return grid_to_dict(e.grid()); })
+      .def(
+          "variables",
+          [](const landbc::Emulator& e, const std::string& role) {
+            std::vector<std::string> names;
+            for (const auto* v : e.variables(role)) names.push_back(v->name);
+            return names;
+          },
+          py::arg("role"))
+      .def(
+          "initialise",
+          [](landbc::Emulator& e, const py::dict& grid, const landbc::TensorMap& statics,
+             const landbc::TensorMap& priors, int year, int month, const std::string& direction) {
+            const landbc::Grid g = grid_from_dict(grid);
+            py::gil_scoped_release release;
+            e.initialise(g, statics, priors, year, month, direction);
+          },
+          py::arg("grid"), py::arg("static"), py::arg("priors"), py::arg("year"), py::arg("month"),
+          py::arg("direction") = "forward")
+      .def("step", &landbc::Emulator::step, py::arg("forcing"), py::call_guard<py::gil_scoped_release>())
+      .def("state", &landbc::Emulator::state)
+      .def("outputs", &landbc::Emulator::outputs)
+      .def("save_restart", &landbc::Emulator::save_restart, py::arg("path"))
+      .def("load_restart", &landbc::Emulator::load_restart, py::arg("path"));
+}

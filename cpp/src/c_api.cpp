@@ -1,0 +1,367 @@
+// The C ABI (landbc.h) over landbc::Emulator.
+//
+// Every entry point runs its body through `guarded`, which turns any C++
+// exception into a status code and a thread-local message: nothing throws or
+// aborts across the boundary. Handles are checked against a registry of live
+// emulators, so a call with a closed handle is an error, not a crash.
+#include "landbc.h"
+
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <set>
+
+#include "landbc/emulator.hpp"
+
+using landbc::Error;
+using landbc::Status;
+
+struct landbc_emulator {
+  explicit landbc_emulator(landbc::Emulator e) : emu(std::move(e)) {}
+  landbc::Emulator emu;
+  std::optional<landbc::Grid> grid;  // from landbc_set_grid or a restart
+  landbc::TensorMap bound;           // views of caller memory, by variable name
+  landbc::TensorMap fields;          // fields of the current month (after initialise/step)
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+std::mutex registry_mutex;
+std::set<const landbc_emulator*>& registry() {
+  static std::set<const landbc_emulator*> live;
+  return live;
+}
+
+template <class F>
+int guarded(F&& body) {
+  try {
+    body();
+    return LANDBC_OK;
+  } catch (const Error& e) {
+    last_error = e.what();
+    return static_cast<int>(e.status());
+  } catch (const c10::Error& e) {
+    last_error = e.what_without_backtrace();
+  } catch (const std::bad_alloc&) {
+    last_error = "out of memory";
+  } catch (const std::exception& e) {
+    last_error = e.what();
+  } catch (...) {
+    last_error = "unknown error";
+  }
+  return LANDBC_ERR_INTERNAL;
+}
+
+void require_arg(bool ok, const std::string& what) {
+  if (!ok) throw Error(Status::argument, what);
+}
+
+landbc_emulator& live(const landbc_emulator* h, const char* fn) {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  if (!h) throw Error(Status::state, std::string(fn) + ": handle is NULL (not opened, or closed)");
+  if (!registry().count(h))
+    throw Error(Status::state, std::string(fn) + ": handle is not a live emulator (closed?)");
+  return *const_cast<landbc_emulator*>(h);
+}
+
+std::string str(const char* s, const char* what) {
+  require_arg(s != nullptr, std::string(what) + ": expected a string, found NULL");
+  return s;
+}
+
+torch::ScalarType scalar_type(int dtype) {
+  switch (dtype) {
+    case LANDBC_UINT8: return torch::kUInt8;
+    case LANDBC_INT32: return torch::kInt32;
+    case LANDBC_FLOAT32: return torch::kFloat32;
+    case LANDBC_FLOAT64: return torch::kFloat64;
+  }
+  throw Error(Status::argument, "dtype: expected LANDBC_UINT8, LANDBC_INT32, LANDBC_FLOAT32 or "
+                                "LANDBC_FLOAT64, found " + std::to_string(dtype));
+}
+
+int dtype_code(torch::ScalarType t) { return t == torch::kUInt8 ? LANDBC_UINT8 : LANDBC_FLOAT32; }
+
+const landbc::Grid& grid_of(const landbc_emulator& h, const char* fn) {
+  if (!h.grid) throw Error(Status::state, std::string(fn) + ": no grid yet; call landbc_set_grid first");
+  return *h.grid;
+}
+
+// Outputs of the current month plus the statics, the fields landbc_get_field reads.
+void set_fields(landbc_emulator& h, landbc::TensorMap outputs) {
+  const landbc::TensorMap state = h.emu.state();
+  for (const auto* v : h.emu.variables("static")) outputs[v->name] = state.at(v->name);
+  h.fields = std::move(outputs);
+}
+
+std::vector<const landbc::Variable*> of_role(const landbc_emulator& h, int role) {
+  static const char* names[] = {"", "static", "forcing", "state", "derived"};
+  require_arg(role >= LANDBC_STATIC && role <= LANDBC_DERIVED,
+              "role: expected LANDBC_STATIC, LANDBC_FORCING, LANDBC_STATE or LANDBC_DERIVED, found " +
+                  std::to_string(role));
+  return h.emu.variables(names[role]);
+}
+
+void copy_string(const std::string& s, char* buf, size_t buflen, const char* what) {
+  require_arg(buf != nullptr, std::string(what) + ": buffer is NULL");
+  require_arg(buflen > s.size(), std::string(what) + ": buffer of " + std::to_string(buflen) +
+                                     " bytes is too small for '" + s + "' (" + std::to_string(s.size() + 1) +
+                                     " needed)");
+  std::memcpy(buf, s.c_str(), s.size() + 1);
+}
+
+landbc::TensorMap bound_of_role(const landbc_emulator& h, const std::string& role) {
+  landbc::TensorMap out;
+  for (const auto* v : h.emu.variables(role))
+    if (auto it = h.bound.find(v->name); it != h.bound.end()) out[v->name] = it->second;
+  return out;
+}
+
+int bind(landbc_emulator* handle, const char* name_c, const void* data, int dtype, int ndim,
+         const int64_t* shape, bool on_device) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_set_field");
+    const std::string name = str(name_c, "name");
+    const landbc::Variable& var = h.emu.variable(name);
+    require_arg(var.role != "derived", name + ": is an output; only static, prior and forcing fields are set");
+    require_arg(data != nullptr, name + ": data is NULL");
+    const auto type = scalar_type(dtype);
+    require_arg(ndim >= 0 && ndim <= 3, name + ": ndim must be 0..3, found " + std::to_string(ndim));
+    require_arg(ndim == 0 || shape != nullptr, name + ": shape is NULL");
+    const std::vector<int64_t> given(shape, shape + ndim);
+    const std::vector<int64_t> expected = var.shape(grid_of(h, "landbc_set_field"));
+    if (given != expected) {
+      auto fmt = [](const std::vector<int64_t>& s) {
+        std::string o = "(";
+        for (size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
+        return o + (s.size() == 1 ? ",)" : ")");
+      };
+      throw Error(Status::argument, name + ": expected shape " + fmt(expected) + ", found " + fmt(given));
+    }
+    const torch::Device dev = on_device ? h.emu.device() : torch::Device(torch::kCPU);
+    // A view, not a copy: the caller keeps the memory valid while bound (landbc.h).
+    h.bound[name] = torch::from_blob(const_cast<void*>(data), given,
+                                     torch::TensorOptions().dtype(type).device(dev));
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* landbc_last_error(void) { return last_error.c_str(); }
+
+const char* landbc_status_name(int status) {
+  switch (status) {
+    case LANDBC_OK: return "LANDBC_OK";
+    case LANDBC_ERR_ARGUMENT: return "LANDBC_ERR_ARGUMENT";
+    case LANDBC_ERR_IO: return "LANDBC_ERR_IO";
+    case LANDBC_ERR_BUNDLE: return "LANDBC_ERR_BUNDLE";
+    case LANDBC_ERR_DEVICE: return "LANDBC_ERR_DEVICE";
+    case LANDBC_ERR_STATE: return "LANDBC_ERR_STATE";
+    case LANDBC_ERR_INTERNAL: return "LANDBC_ERR_INTERNAL";
+  }
+  return "LANDBC_UNKNOWN_STATUS";
+}
+
+const char* landbc_version(void) { return landbc::version(); }
+
+int landbc_open(const char* bundle_dir, const char* device, const char* dtype, landbc_emulator** handle) {
+  if (handle) *handle = nullptr;
+  return guarded([&] {
+    require_arg(handle != nullptr, "handle: expected a pointer to a landbc_emulator*, found NULL");
+    auto* h = new landbc_emulator(
+        landbc::Emulator(str(bundle_dir, "bundle_dir"), device ? device : "cpu", dtype ? dtype : "float32"));
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    registry().insert(h);
+    *handle = h;
+  });
+}
+
+int landbc_close(landbc_emulator** handle) {
+  return guarded([&] {
+    if (!handle || !*handle) return;
+    landbc_emulator* h = &live(*handle, "landbc_close");
+    {
+      std::lock_guard<std::mutex> lock(registry_mutex);
+      registry().erase(h);
+    }
+    *handle = nullptr;
+    delete h;
+  });
+}
+
+int landbc_set_grid(landbc_emulator* handle, double lat_south, double lat_north, double lon_west,
+                    double lon_east) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_set_grid");
+    if (h.emu.initialised())
+      throw Error(Status::state, "landbc_set_grid: the emulator is initialised; open a new handle "
+                                 "for another domain");
+    h.grid = landbc::Grid::from_box(lat_south, lat_north, lon_west, lon_east, h.emu.res(),
+                                    h.emu.coarse_factor());
+    h.bound.clear();
+  });
+}
+
+int landbc_set_field(landbc_emulator* h, const char* name, const void* data, int dtype, int ndim,
+                     const int64_t* shape) {
+  return bind(h, name, data, dtype, ndim, shape, false);
+}
+
+int landbc_set_field_device(landbc_emulator* h, const char* name, const void* data, int dtype, int ndim,
+                            const int64_t* shape) {
+  return bind(h, name, data, dtype, ndim, shape, true);
+}
+
+int landbc_initialise(landbc_emulator* handle, int year, int month, const char* direction) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_initialise");
+    h.emu.initialise(grid_of(h, "landbc_initialise"), bound_of_role(h, "static"), bound_of_role(h, "state"),
+                     year, month, direction ? direction : "forward");
+    set_fields(h, h.emu.outputs());
+  });
+}
+
+int landbc_step(landbc_emulator* handle, int* year, int* month) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_step");
+    set_fields(h, h.emu.step(bound_of_role(h, "forcing")));
+    const auto [y, m] = h.emu.time();
+    if (year) *year = y;
+    if (month) *month = m;
+  });
+}
+
+static const torch::Tensor& field_of(const landbc_emulator& h, const std::string& name) {
+  const landbc::Variable& var = h.emu.variable(name);
+  require_arg(var.role != "forcing", name + ": forcing is input only; outputs and statics can be read");
+  if (!h.emu.initialised())
+    throw Error(Status::state, name + ": no fields yet; call landbc_initialise or landbc_load_restart");
+  if (auto it = h.fields.find(name); it != h.fields.end()) return it->second;
+  throw Error(Status::argument, name + ": not a field of the emulator");
+}
+
+int landbc_get_field(landbc_emulator* handle, const char* name_c, void* buffer, int dtype, int64_t count) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_get_field");
+    const std::string name = str(name_c, "name");
+    const torch::Tensor& t = field_of(h, name);
+    const auto type = scalar_type(dtype);
+    require_arg(buffer != nullptr, name + ": buffer is NULL");
+    require_arg(count == t.numel(), name + ": count expected " + std::to_string(t.numel()) +
+                                        " elements, found " + std::to_string(count));
+    torch::from_blob(buffer, t.sizes(), torch::TensorOptions().dtype(type)).copy_(t);
+  });
+}
+
+int landbc_get_field_device(landbc_emulator* handle, const char* name_c, const void** data, int* dtype) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_get_field_device");
+    const std::string name = str(name_c, "name");
+    require_arg(data != nullptr && dtype != nullptr, name + ": data and dtype must not be NULL");
+    const torch::Tensor& t = field_of(h, name);
+    *data = t.data_ptr();
+    *dtype = dtype_code(t.scalar_type());
+  });
+}
+
+int landbc_time(const landbc_emulator* handle, int* year, int* month) {
+  return guarded([&] {
+    const auto [y, m] = live(handle, "landbc_time").emu.time();
+    require_arg(year && month, "year, month: expected pointers, found NULL");
+    *year = y;
+    *month = m;
+  });
+}
+
+int landbc_next_time(const landbc_emulator* handle, int* year, int* month) {
+  return guarded([&] {
+    const auto [y, m] = live(handle, "landbc_next_time").emu.next_time();
+    require_arg(year && month, "year, month: expected pointers, found NULL");
+    *year = y;
+    *month = m;
+  });
+}
+
+int landbc_save_restart(const landbc_emulator* handle, const char* path) {
+  return guarded([&] { live(handle, "landbc_save_restart").emu.save_restart(str(path, "path")); });
+}
+
+int landbc_load_restart(landbc_emulator* handle, const char* path) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_load_restart");
+    h.emu.load_restart(str(path, "path"));
+    const landbc::Grid& g = h.emu.grid();
+    if (!h.grid || h.grid->to_json() != g.to_json()) h.bound.clear();  // bound to another domain
+    h.grid = g;
+    set_fields(h, h.emu.outputs());
+  });
+}
+
+int landbc_grid_shape(const landbc_emulator* handle, int64_t* ny, int64_t* nx, int64_t* coarse_ny,
+                      int64_t* coarse_nx) {
+  return guarded([&] {
+    const landbc::Grid& g = grid_of(live(handle, "landbc_grid_shape"), "landbc_grid_shape");
+    if (ny) *ny = g.ny;
+    if (nx) *nx = g.nx;
+    if (coarse_ny) *coarse_ny = g.coarse_ny();
+    if (coarse_nx) *coarse_nx = g.coarse_nx();
+  });
+}
+
+int landbc_resolution(const landbc_emulator* handle, double* res, int* coarse_factor) {
+  return guarded([&] {
+    const landbc_emulator& h = live(handle, "landbc_resolution");
+    if (res) *res = h.emu.res();
+    if (coarse_factor) *coarse_factor = static_cast<int>(h.emu.coarse_factor());
+  });
+}
+
+int landbc_variable_count(const landbc_emulator* handle, int role, int* count) {
+  return guarded([&] {
+    const auto vars = of_role(live(handle, "landbc_variable_count"), role);
+    require_arg(count != nullptr, "count: expected a pointer, found NULL");
+    *count = static_cast<int>(vars.size());
+  });
+}
+
+int landbc_variable_name(const landbc_emulator* handle, int role, int index, char* buf, size_t buflen) {
+  return guarded([&] {
+    const auto vars = of_role(live(handle, "landbc_variable_name"), role);
+    require_arg(index >= 0 && index < static_cast<int>(vars.size()),
+                "index: expected 0.." + std::to_string(vars.size() - 1) + ", found " + std::to_string(index));
+    copy_string(vars[index]->name, buf, buflen, "landbc_variable_name");
+  });
+}
+
+int landbc_variable_units(const landbc_emulator* handle, const char* name, char* buf, size_t buflen) {
+  return guarded([&] {
+    const auto& var = live(handle, "landbc_variable_units").emu.variable(str(name, "name"));
+    copy_string(var.units, buf, buflen, "landbc_variable_units");
+  });
+}
+
+int landbc_variable_dtype(const landbc_emulator* handle, const char* name, int* dtype) {
+  return guarded([&] {
+    const auto& var = live(handle, "landbc_variable_dtype").emu.variable(str(name, "name"));
+    require_arg(dtype != nullptr, "dtype: expected a pointer, found NULL");
+    *dtype = dtype_code(var.scalar_type());
+  });
+}
+
+int landbc_variable_shape(const landbc_emulator* handle, const char* name, int* ndim, int64_t* shape) {
+  return guarded([&] {
+    const landbc_emulator& h = live(handle, "landbc_variable_shape");
+    const auto& var = h.emu.variable(str(name, "name"));
+    require_arg(ndim && shape, "ndim, shape: expected pointers, found NULL");
+    const auto s = var.shape(grid_of(h, "landbc_variable_shape"));
+    *ndim = static_cast<int>(s.size());
+    for (size_t i = 0; i < s.size(); ++i) shape[i] = s[i];
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,475 @@
+// landbc::Emulator: bundle checks, input validation, device placement and
+// restart files around the TorchScript stepper (the twin of emulator/api.py
+// and emulator/bundle.py; the model logic is all in the stepper).
+#include <openssl/evp.h>
+
+#include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "landbc/emulator.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace landbc {
+
+const char* version() { return "0.1.0"; }
+
+namespace {
+
+constexpr int kFormatVersion = 1;
+const char* const kRestartFormat = "landbc-restart";
+const char* const kRestartVersion = "1";
+const char* const kRoles[] = {"static", "forcing", "state", "derived"};
+
+std::string stepper_file(const std::string& direction) { return "stepper_" + direction + ".pt"; }
+
+// "(16, 16)", "(12,)", "()": Python's tuple repr, so messages match the Python front.
+std::string shape_str(c10::IntArrayRef s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + (s.size() == 1 ? ",)" : ")");
+}
+
+std::string names_str(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (size_t i = 0; i < names.size(); ++i) out += (i ? ", '" : "'") + names[i] + "'";
+  return out + "]";
+}
+
+std::string num_str(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
+// The message of a TorchScript exception without its interpreter traceback.
+std::string script_error(const c10::Error& e) {
+  std::string msg = e.what_without_backtrace();
+  const auto pos = msg.rfind("Error: ");
+  if (pos != std::string::npos) msg = msg.substr(pos + 7);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  return msg;
+}
+
+json read_json(const fs::path& path, Status status) {
+  std::ifstream in(path);
+  if (!in) throw Error(Status::io, "cannot read " + path.string());
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw Error(status, path.string() + " is not valid JSON: " + e.what());
+  }
+}
+
+torch::Device parse_device(const std::string& text) {
+  std::optional<torch::Device> dev;
+  try {
+    dev.emplace(text);
+  } catch (const c10::Error&) {
+  }
+  if (!dev || !(dev->is_cpu() || dev->is_cuda()))
+    throw Error(Status::argument, "device: expected 'cpu', 'cuda' or 'cuda:N', found '" + text + "'");
+  if (dev->is_cuda()) {
+    const int64_t n = torch::cuda::device_count();
+    if (n == 0)
+      throw Error(Status::device,
+                  "device: '" + text + "' requested but CUDA is not available here");
+    if (dev->has_index() && dev->index() >= n)
+      throw Error(Status::device, "device: '" + text + "' requested but only " +
+                                      std::to_string(n) + " CUDA device(s) exist");
+    if (!dev->has_index()) dev.emplace(torch::kCUDA, 0);
+  }
+  return *dev;
+}
+
+torch::ScalarType parse_dtype(const std::string& text) {
+  if (text == "float32" || text == "fp32") return torch::kFloat32;
+  if (text == "bfloat16" || text == "bf16") return torch::kBFloat16;
+  throw Error(Status::argument, "dtype: expected 'float32' or 'bfloat16', found '" + text + "'");
+}
+
+Variable variable_from_json(const json& j, const std::string& role) {
+  Variable v;
+  v.name = j.at("name").get<std::string>();
+  v.long_name = j.value("long_name", "");
+  v.units = j.at("units").get<std::string>();
+  v.role = role;
+  v.grid = j.at("grid").get<std::string>();
+  v.dtype = j.at("dtype").get<std::string>();
+  v.valid_min = j.at("valid_min").get<double>();
+  v.valid_max = j.at("valid_max").get<double>();
+  v.channels = j.value("channels", std::vector<std::string>{});
+  v.is_class = !j.value("flag_values", std::vector<int64_t>{}).empty();
+  if (v.grid != "high" && v.grid != "coarse" && v.grid != "scalar")
+    throw Error(Status::bundle, "variable '" + v.name + "' has unknown grid '" + v.grid + "'");
+  return v;
+}
+
+// Cast the nets to the compute dtype in channels_last, exactly as
+// bundle.load_stepper does with nn.Module.to(dtype=, memory_format=): floating
+// tensors change dtype, 4-D ones become channels_last, others stay as they are.
+}  // namespace
+
+void prepare_nets(torch::jit::Module& stepper, torch::ScalarType dtype) {
+  for (const char* name : {"lu_net", "lc_net", "lai_net"}) {
+    torch::jit::Module net = stepper.attr(name).toModule();
+    auto convert = [&](torch::Tensor t) {
+      const auto type = t.is_floating_point() ? std::optional<torch::ScalarType>(dtype)
+                                              : std::optional<torch::ScalarType>();
+      torch::Tensor out = t.dim() == 4 ? t.to(t.options().dtype(type.value_or(t.scalar_type())),
+                                              false, false, torch::MemoryFormat::ChannelsLast)
+                                       : t.to(type.value_or(t.scalar_type()));
+      t.set_data(out);
+    };
+    for (const auto& p : net.parameters(/*recurse=*/true)) convert(p);
+    for (const auto& b : net.buffers(/*recurse=*/true)) convert(b);
+  }
+}
+
+namespace {
+
+c10::Dict<std::string, torch::Tensor> to_dict(const TensorMap& m) {
+  c10::Dict<std::string, torch::Tensor> d;
+  for (const auto& [k, v] : m) d.insert(k, v);
+  return d;
+}
+
+TensorMap from_ivalue(const c10::IValue& v) {
+  TensorMap out;
+  for (const auto& item : v.toGenericDict())
+    out[item.key().toStringRef()] = item.value().toTensor();
+  return out;
+}
+
+}  // namespace
+
+std::string sha256_file(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw Error(Status::io, "cannot read " + path);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  std::vector<unsigned char> block(1 << 20);
+  size_t n;
+  while ((n = std::fread(block.data(), 1, block.size(), f)) > 0) EVP_DigestUpdate(ctx, block.data(), n);
+  const bool failed = std::ferror(f);
+  std::fclose(f);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, digest, &len);
+  EVP_MD_CTX_free(ctx);
+  if (failed) throw Error(Status::io, "error reading " + path);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+struct Emulator::Impl {
+  std::string dir;
+  json manifest;
+  std::string name;
+  double res = 0;
+  int64_t coarse_factor = 1;
+  std::vector<Variable> variables;
+  torch::Device device{torch::kCPU};
+  torch::ScalarType dtype = torch::kFloat32;
+  std::map<std::string, torch::jit::Module> steppers;  // loaded on first use, per direction
+  torch::jit::Module* current = nullptr;               // the initialised one
+  std::string direction;
+  Grid grid;
+
+  void verify();
+  torch::jit::Module& stepper(const std::string& direction);
+  torch::jit::Module& require() const {
+    if (!current) throw Error(Status::state, "emulator is not initialised: call initialise() or load_restart()");
+    return *current;
+  }
+  void check_grid(const Grid& g) const {
+    if (std::abs(g.res - res) > 1e-9 || g.coarse_factor != coarse_factor)
+      throw Error(Status::argument, "grid: expected res " + num_str(res) + " deg and coarse_factor " +
+                                        std::to_string(coarse_factor) + " (the bundle's), found res " +
+                                        num_str(g.res) + " and coarse_factor " +
+                                        std::to_string(g.coarse_factor));
+  }
+  void check_names(const std::string& part, const TensorMap& given, const std::string& role) const {
+    std::vector<std::string> expected, missing, unknown;
+    for (const auto& v : variables)
+      if (v.role == role) {
+        expected.push_back(v.name);
+        if (!given.count(v.name)) missing.push_back(v.name);
+      }
+    std::sort(expected.begin(), expected.end());
+    std::sort(missing.begin(), missing.end());
+    for (const auto& [k, _] : given)
+      if (!std::binary_search(expected.begin(), expected.end(), k)) unknown.push_back(k);
+    if (!missing.empty())
+      throw Error(Status::argument, part + ": missing variable(s) " + names_str(missing) +
+                                        "; expected " + names_str(expected));
+    if (!unknown.empty())
+      throw Error(Status::argument, part + ": unknown variable(s) " + names_str(unknown) +
+                                        "; expected " + names_str(expected));
+  }
+};
+
+void Emulator::Impl::verify() {
+  const fs::path folder(dir);
+  if (!fs::is_directory(folder)) throw Error(Status::io, "bundle " + dir + " is not a folder");
+  const fs::path path = folder / "manifest.json";
+  if (!fs::is_regular_file(path)) throw Error(Status::bundle, "bundle " + dir + " has no manifest.json");
+  manifest = read_json(path, Status::bundle);
+  const auto bad = [&](const std::string& m) { throw Error(Status::bundle, "bundle " + dir + ": " + m); };
+  try {
+    if (manifest.value("format_version", -1) != kFormatVersion)
+      bad("manifest format_version expected " + std::to_string(kFormatVersion) + ", found " +
+          manifest.value("format_version", json()).dump());
+    const json& files = manifest.at("files");
+    if (!files.is_object() || files.empty()) bad("manifest lists no files with checksums");
+    for (const auto& [fn, digest] : files.items()) {
+      const fs::path p = folder / fn;
+      if (!fs::is_regular_file(p)) bad("file " + fn + " listed in the manifest is missing");
+      const std::string found = sha256_file(p.string());
+      if (found != digest.get<std::string>())
+        bad("sha256 of " + fn + " is " + found + ", manifest expects " + digest.get<std::string>() +
+            " (file corrupt or replaced)");
+    }
+    for (const auto& [d, entry] : manifest.at("directions").items()) {
+      if (d != "forward" && d != "backward") bad("unknown direction '" + d + "'");
+      if (!files.contains(entry.at("file").get<std::string>()))
+        bad("direction '" + d + "' file " + entry.at("file").get<std::string>() + " has no checksum");
+    }
+    name = manifest.at("name").get<std::string>();
+    res = manifest.at("grid").at("res").get<double>();
+    coarse_factor = manifest.at("grid").at("coarse_factor").get<int64_t>();
+    for (const char* role : kRoles)
+      for (const auto& v : manifest.at("variables").at(role)) variables.push_back(variable_from_json(v, role));
+  } catch (const json::exception& e) {
+    bad(std::string("manifest is incomplete: ") + e.what());
+  }
+}
+
+torch::jit::Module& Emulator::Impl::stepper(const std::string& d) {
+  if (d != "forward" && d != "backward")
+    throw Error(Status::argument, "direction: expected 'forward' or 'backward', found '" + d + "'");
+  if (auto it = steppers.find(d); it != steppers.end()) return it->second;
+  if (!manifest.at("directions").contains(d))
+    throw Error(Status::bundle, "bundle " + dir + " has no " + d + " stepper");
+  const std::string fn = manifest["directions"][d]["file"].get<std::string>();
+  const fs::path path = fs::path(dir) / fn;
+  // The file was checked at open; check again so a file replaced since then is refused.
+  if (sha256_file(path.string()) != manifest["files"][fn].get<std::string>())
+    throw Error(Status::bundle, "bundle " + dir + ": " + fn + " changed since the bundle was opened");
+  torch::jit::Module m;
+  try {
+    m = torch::jit::load(path.string(), device);
+  } catch (const c10::Error& e) {
+    throw Error(Status::bundle, "bundle " + dir + ": cannot load " + fn + ": " + e.what_without_backtrace());
+  }
+  const auto mismatch = [&](const std::string& what, const std::string& in_file, const std::string& in_manifest) {
+    if (in_file != in_manifest)
+      throw Error(Status::bundle, "bundle " + dir + ": " + fn + " has " + what + " " + in_file +
+                                      ", manifest says " + in_manifest);
+  };
+  mismatch("direction", std::to_string(m.attr("direction").toInt()), d == "forward" ? "1" : "-1");
+  mismatch("tile", std::to_string(m.attr("tile").toInt()), manifest["tiling"]["tile"].dump());
+  mismatch("stride", std::to_string(m.attr("stride").toInt()), manifest["tiling"]["stride"].dump());
+  mismatch("coarse_factor", std::to_string(m.attr("coarse_factor").toInt()), std::to_string(coarse_factor));
+  mismatch("res", num_str(m.attr("res").toDouble()), num_str(res));
+  json norm = json::object();
+  for (const auto& item : m.attr("norm").toGenericDict()) {
+    const auto values = item.value().toDoubleList();
+    norm[item.key().toStringRef()] = std::vector<double>(values.begin(), values.end());
+  }
+  mismatch("normalisation", norm.dump(), manifest["normalisation"].dump());
+  prepare_nets(m, dtype);
+  m.eval();
+  return steppers.emplace(d, std::move(m)).first->second;
+}
+
+Emulator::Emulator(const std::string& bundle_dir, const std::string& device, const std::string& dtype)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->dir = bundle_dir;
+  impl_->device = parse_device(device);
+  impl_->dtype = parse_dtype(dtype);
+  impl_->verify();
+}
+
+Emulator::~Emulator() = default;
+Emulator::Emulator(Emulator&&) noexcept = default;
+Emulator& Emulator::operator=(Emulator&&) noexcept = default;
+
+const std::string& Emulator::bundle_name() const { return impl_->name; }
+const std::string& Emulator::bundle_dir() const { return impl_->dir; }
+double Emulator::res() const { return impl_->res; }
+int64_t Emulator::coarse_factor() const { return impl_->coarse_factor; }
+torch::Device Emulator::device() const { return impl_->device; }
+torch::ScalarType Emulator::dtype() const { return impl_->dtype; }
+const std::vector<Variable>& Emulator::variables() const { return impl_->variables; }
+
+std::vector<std::string> Emulator::directions() const {
+  std::vector<std::string> out;
+  for (const auto& [d, _] : impl_->manifest.at("directions").items()) out.push_back(d);
+  return out;
+}
+
+std::vector<const Variable*> Emulator::variables(const std::string& role) const {
+  std::vector<const Variable*> out;
+  for (const auto& v : impl_->variables)
+    if (v.role == role) out.push_back(&v);
+  return out;
+}
+
+const Variable& Emulator::variable(const std::string& name) const {
+  for (const auto& v : impl_->variables)
+    if (v.name == name) return v;
+  throw Error(Status::argument, name + ": unknown variable; the bundle's variables are listed by "
+                                       "landbc_variable_name / Emulator::variables()");
+}
+
+torch::Tensor Emulator::validate(const Variable& var, const torch::Tensor& value, const Grid& grid) const {
+  if (!value.defined()) throw Error(Status::argument, var.name + ": no data given");
+  const auto expected = var.shape(grid);
+  if (value.sizes() != c10::IntArrayRef(expected))
+    throw Error(Status::argument, var.name + ": expected shape " + shape_str(expected) + ", found " +
+                                      shape_str(value.sizes()));
+  if (value.is_floating_point()) {
+    const int64_t bad = (~torch::isfinite(value)).sum().item<int64_t>();
+    if (bad)
+      throw Error(Status::argument,
+                  var.name + ": expected finite values, found " + std::to_string(bad) + " NaN/inf");
+  }
+  if (value.numel()) {
+    const auto [lo_t, hi_t] = torch::aminmax(value);
+    const double lo = lo_t.item<double>(), hi = hi_t.item<double>();
+    if (lo < var.valid_min || hi > var.valid_max)
+      throw Error(Status::argument, var.name + ": expected values in [" + num_str(var.valid_min) + ", " +
+                                        num_str(var.valid_max) + "] " + var.units + ", found [" +
+                                        num_str(lo) + ", " + num_str(hi) + "]");
+  }
+  if (var.is_class && value.is_floating_point() && !torch::equal(value, value.round()))
+    throw Error(Status::argument, var.name + ": expected integer class codes, found fractional values");
+  return value.to(impl_->device, var.scalar_type());
+}
+
+void Emulator::initialise(const Grid& grid, const TensorMap& statics, const TensorMap& priors, int year,
+                          int month, const std::string& direction) {
+  impl_->check_grid(grid);
+  if (month < 1 || month > 12)
+    throw Error(Status::argument, "month: expected an integer 1..12, found " + std::to_string(month));
+  impl_->check_names("static", statics, "static");
+  impl_->check_names("priors", priors, "state");
+  c10::Dict<std::string, torch::Tensor> s, p;
+  // clone: the state must not alias the caller's arrays (a no-op .to() would)
+  for (const auto* v : variables("static")) s.insert(v->name, validate(*v, statics.at(v->name), grid).clone());
+  for (const auto* v : variables("state")) p.insert(v->name, validate(*v, priors.at(v->name), grid).clone());
+  torch::jit::Module& m = impl_->stepper(direction);
+  try {
+    m.get_method("init")({s, p, year, month, grid.origin_row, grid.origin_col});
+  } catch (const c10::Error& e) {
+    throw Error(Status::argument, "initialise: " + script_error(e));
+  }
+  impl_->current = &m;
+  impl_->direction = direction;
+  impl_->grid = grid;
+}
+
+bool Emulator::initialised() const { return impl_->current != nullptr; }
+
+const Grid& Emulator::grid() const {
+  impl_->require();
+  return impl_->grid;
+}
+
+const std::string& Emulator::direction() const {
+  impl_->require();
+  return impl_->direction;
+}
+
+std::pair<int, int> Emulator::time() const {
+  auto& m = impl_->require();
+  return {static_cast<int>(m.attr("year").toInt()), static_cast<int>(m.attr("month").toInt())};
+}
+
+std::pair<int, int> Emulator::next_time() const {
+  auto& m = impl_->require();
+  const auto t = m.get_method("next_time")({}).toTuple();
+  return {static_cast<int>(t->elements()[0].toInt()), static_cast<int>(t->elements()[1].toInt())};
+}
+
+TensorMap Emulator::state() const { return from_ivalue(impl_->require().get_method("get_state")({})); }
+
+TensorMap Emulator::outputs() const { return from_ivalue(impl_->require().get_method("outputs")({})); }
+
+TensorMap Emulator::step(const TensorMap& forcing) {
+  torch::jit::Module& m = impl_->require();
+  impl_->check_names("forcing", forcing, "forcing");
+  TensorMap valid;
+  for (const auto* v : variables("forcing")) valid[v->name] = validate(*v, forcing.at(v->name), impl_->grid);
+  c10::InferenceMode guard;  // as the Python front's torch.inference_mode()
+  try {
+    return from_ivalue(m.get_method("step")({to_dict(valid)}));
+  } catch (const c10::Error& e) {
+    throw Error(Status::internal, "step: " + script_error(e));
+  }
+}
+
+void Emulator::save_restart(const std::string& path) const {
+  torch::jit::Module& m = impl_->require();
+  const auto [year, month] = time();
+  char when[16];
+  std::snprintf(when, sizeof when, "%04d-%02d", year, month);
+  const std::map<std::string, std::string> meta = {
+      {"format", kRestartFormat},
+      {"version", kRestartVersion},
+      {"bundle", impl_->name},
+      {"stepper_sha256", impl_->manifest["files"][stepper_file(impl_->direction)].get<std::string>()},
+      {"direction", impl_->direction},
+      {"grid", impl_->grid.to_json()},
+      {"time", when},
+  };
+  save_safetensors(path, from_ivalue(m.get_method("get_state")({})), meta);
+}
+
+void Emulator::load_restart(const std::string& path) {
+  auto [tensors, meta] = load_safetensors(path);
+  const std::string where = "restart " + path;
+  if (meta["format"] != kRestartFormat || meta["version"] != kRestartVersion)
+    throw Error(Status::argument, where + ": expected format " + kRestartFormat + " v" + kRestartVersion +
+                                      ", found " + meta["format"] + " v" + meta["version"]);
+  const std::string d = meta["direction"];
+  if (d != "forward" && d != "backward")
+    throw Error(Status::argument, where + ": direction expected 'forward' or 'backward', found '" + d + "'");
+  const std::string fn = stepper_file(d);
+  const std::string in_bundle = impl_->manifest["files"].value(fn, "");
+  if (in_bundle != meta["stepper_sha256"])
+    throw Error(Status::argument, where + ": written with stepper sha256 " + meta["stepper_sha256"] +
+                                      ", bundle " + impl_->dir + " has " + in_bundle + " (different weights)");
+  const Grid grid = Grid::from_json(meta["grid"]);
+  impl_->check_grid(grid);
+  if (tensors.count("land_mask") && tensors["land_mask"].sizes() != c10::IntArrayRef({grid.ny, grid.nx}))
+    throw Error(Status::argument, where + ": land_mask has shape " + shape_str(tensors["land_mask"].sizes()) +
+                                      ", its grid has " + shape_str({grid.ny, grid.nx}));
+  torch::jit::Module& m = impl_->stepper(d);
+  try {
+    // set_state checks everything before it assigns anything (a transaction)
+    m.get_method("set_state")({to_dict(tensors)});
+  } catch (const c10::Error& e) {
+    throw Error(Status::argument, where + ": " + script_error(e));
+  }
+  impl_->current = &m;
+  impl_->direction = d;
+  impl_->grid = grid;
+}
+
+}  // namespace landbc
