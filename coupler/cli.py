@@ -6,6 +6,7 @@
     landbc train ... | landbc evaluate ...        training / evaluation (emulator.training/evaluate)
     landbc export BUNDLE --out NEW                re-script a bundle's nets with this code
     landbc inspect BUNDLE                         describe a weights bundle
+    landbc host-inputs CUBE --bundle B --out DIR  input files for the example C++/Fortran hosts
 
 User errors (a bad config, a missing file, an input the emulator refuses) end
 with one line on stderr and exit code 2; -v shows the traceback and debug logs.
@@ -100,6 +101,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("inspect", parents=[common], help="describe a weights bundle")
     i.add_argument("bundle", type=Path)
+
+    h = sub.add_parser("host-inputs", parents=[common],
+                       help="input files of the example hosts (cpp/examples)")  # fmt: skip
+    h.add_argument("cube", type=Path, help="cube to cut the domain and period from")
+    h.add_argument("--bundle", type=Path, required=True, help="weights bundle the hosts open")
+    h.add_argument("--out", type=Path, required=True,
+                   help="folder for host.nml, static/, prior/ and forcing/")  # fmt: skip
+    h.add_argument("--box", type=float, nargs=4, metavar=("S", "N", "W", "E"), default=None,
+                   help="lat_south lat_north lon_west lon_east (default: cube grid)")  # fmt: skip
+    h.add_argument("--start", default=None, metavar="YYYY-MM",
+                   help="month of the priors (default: December of the cube's first year "
+                        "forward, January of its last backward)")  # fmt: skip
+    h.add_argument("--steps", type=int, default=24, help="months to step (default 24)")
+    h.add_argument("--direction", default="forward", choices=("forward", "backward"))
+    h.add_argument("--restart-step", type=int, default=12, metavar="K",
+                   help="the hosts write a restart after step K (0: none; default 12)")  # fmt: skip
+    h.add_argument("--tiny", action="store_true",
+                   help="if CUBE does not exist, first generate the 80x80-pixel test world "
+                        "there (46-50N 6-10E, 2000-2002, seed 0)")  # fmt: skip
     return p
 
 
@@ -192,6 +212,24 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_host_inputs(args: argparse.Namespace) -> int:
+    from .calendar import parse_month
+    from .hostfiles import TINY_GRID, TINY_YEARS, write_host_inputs
+
+    if args.tiny and not args.cube.exists():
+        from emulator.world import generate_world
+
+        log.info("generating the tiny world %s (%d-%d, seed 0) into %s", TINY_GRID.describe(),
+                 *TINY_YEARS, args.cube)  # fmt: skip
+        generate_world(args.cube, TINY_GRID, TINY_YEARS, seed=0, progress=False)
+    start = parse_month(args.start, "--start") if args.start is not None else None
+    out = write_host_inputs(args.cube, args.out, args.bundle, box=args.box, start=start,
+                            nsteps=args.steps, direction=args.direction,
+                            restart_step=args.restart_step)  # fmt: skip
+    log.info("host inputs written: %s (run e.g. landbc_host_f %s)", out, out)
+    return 0
+
+
 def _pass_through(command: str, rest: list[str]) -> int:
     if command == "train":
         from emulator.training import main as delegate
@@ -208,6 +246,7 @@ _COMMANDS = {
     "world": cmd_world,
     "export": cmd_export,
     "inspect": cmd_inspect,
+    "host-inputs": cmd_host_inputs,
 }
 
 

@@ -6,14 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.grid import Grid
-
-# A 4 x 4 degree box (Swiss plateau, Alps, Black Forest) at 0.05 deg, coarse
-# factor 5 (0.25 deg forcing): 80 x 80 pixels, 16 x 16 coarse cells. 80 px is
-# the smallest training patch (a multiple of 16 for the nets and of 5).
-TINY_GRID = Grid(lat_south=46.0, lat_north=50.0, lon_west=6.0, lon_east=10.0, res=0.05,
-                 coarse_factor=5)  # fmt: skip
-TINY_YEARS = (2000, 2002)
+# The 80 x 80-pixel test world (46-50N 6-10E, 2000-2002); one definition, shared with
+# `landbc host-inputs --tiny`.
+from coupler.hostfiles import TINY_GRID, TINY_YEARS  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,8 @@ extern "C" {
 typedef struct landbc_emulator landbc_emulator;
 
 /* Message of the last failed call on this thread ("" if none). The pointer is
- * valid until the next landbc call on this thread. */
+ * valid until the next failing landbc call on this thread; successful calls,
+ * landbc_status_name and landbc_version leave it as it is. */
 const char *landbc_last_error(void);
 /* Name of a status code ("LANDBC_ERR_ARGUMENT", ...). */
 const char *landbc_status_name(int status);
@@ -95,7 +96,8 @@ int landbc_set_grid(landbc_emulator *h, double lat_south, double lat_north,
                     double lon_west, double lon_east);
 
 /* Bind a static, prior or forcing field to caller memory (row-major, see
- * above). shape has ndim entries; it must equal landbc_variable_shape. */
+ * above). shape has ndim entries (may be NULL for ndim 0, a scalar); it must
+ * equal landbc_variable_shape. */
 int landbc_set_field(landbc_emulator *h, const char *name, const void *data, int dtype,
                      int ndim, const int64_t *shape);
 /* The same for memory on the emulator's device (a CUDA pointer for a
@@ -114,7 +116,8 @@ int landbc_step(landbc_emulator *h, int *year, int *month);
 
 /* Copy a field of the current month into caller memory, converted to dtype:
  * an output (LANDBC_STATE or LANDBC_DERIVED) or a static field. count is the
- * number of elements of buffer and must equal the field's size. */
+ * number of elements of buffer and must equal the field's size; the buffer is
+ * written row-major with the field's shape (landbc_variable_shape). */
 int landbc_get_field(landbc_emulator *h, const char *name, void *buffer, int dtype,
                      int64_t count);
 /* Pointer to the emulator's own copy of a field on its device (CUDA memory on
@@ -126,11 +129,14 @@ int landbc_get_field_device(landbc_emulator *h, const char *name, const void **d
 /* Month of the current state, and the month the next step produces. */
 int landbc_time(const landbc_emulator *h, int *year, int *month);
 int landbc_next_time(const landbc_emulator *h, int *year, int *month);
+/* Direction of the initialised (or restarted) run: +1 forward, -1 backward. */
+int landbc_direction(const landbc_emulator *h, int *direction);
 
 /* Restart files: safetensors with the statics, priors, time, origin and
  * direction; the same format as the Python API (either reads the other's).
  * Writing is atomic (temporary file, then rename). Loading replaces the grid,
- * direction, time and state; on failure nothing changes. */
+ * direction, time and state; on failure nothing changes. Bound fields stay
+ * bound if the restart's grid equals the current one, else they are dropped. */
 int landbc_save_restart(const landbc_emulator *h, const char *path);
 int landbc_load_restart(landbc_emulator *h, const char *path);
 
@@ -139,7 +145,9 @@ int landbc_grid_shape(const landbc_emulator *h, int64_t *ny, int64_t *nx, int64_
                       int64_t *coarse_nx);
 int landbc_resolution(const landbc_emulator *h, double *res, int *coarse_factor);
 int landbc_variable_count(const landbc_emulator *h, int role, int *count);
-/* Name of the index-th (0-based) variable of a role, NUL-terminated into buf. */
+/* Name of the index-th (0-based) variable of a role, NUL-terminated into buf.
+ * A buffer too small for the string (and its NUL) is LANDBC_ERR_ARGUMENT, with
+ * nothing written; 64 bytes hold every name and unit of the catalog. */
 int landbc_variable_name(const landbc_emulator *h, int role, int index, char *buf,
                          size_t buflen);
 int landbc_variable_units(const landbc_emulator *h, const char *name, char *buf, size_t buflen);

@@ -287,6 +287,14 @@ int landbc_next_time(const landbc_emulator* handle, int* year, int* month) {
   });
 }
 
+int landbc_direction(const landbc_emulator* handle, int* direction) {
+  return guarded([&] {
+    const std::string d = live(handle, "landbc_direction").emu.direction();
+    require_arg(direction != nullptr, "direction: expected a pointer, found NULL");
+    *direction = d == "forward" ? 1 : -1;
+  });
+}
+
 int landbc_save_restart(const landbc_emulator* handle, const char* path) {
   return guarded([&] { live(handle, "landbc_save_restart").emu.save_restart(str(path, "path")); });
 }

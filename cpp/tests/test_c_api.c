@@ -539,6 +539,11 @@ int main(int argc, char **argv) {
     bind_statics(h, 0);
     bind_priors(h);
     EXPECT_OK(landbc_initialise(h, 2000, 12, "forward"));
+    {
+      int dir = 0;
+      EXPECT_OK(landbc_direction(h, &dir));
+      CHECK(dir == 1);
+    }
     CHECK(time_is(h, 2000, 12));
     CHECK(next_time_is(h, 2001, 1));
     bind_forcing(h, NULL);
@@ -819,6 +824,11 @@ int main(int argc, char **argv) {
       EXPECT_OK(landbc_initialise(hb, 2001, 1, "backward"));
       CHECK(time_is(hb, 2001, 1));
       CHECK(next_time_is(hb, 2000, 12));
+      {
+        int dir = 0;
+        EXPECT_OK(landbc_direction(hb, &dir));
+        CHECK(dir == -1);
+      }
       bind_forcing(hb, "t2m");
       /* on a CPU emulator set_field_device is set_field */
       EXPECT_OK(landbc_set_field_device(hb, "t2m", g_t2m, LANDBC_FLOAT32, 2, SHAPE_CO));
