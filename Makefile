@@ -78,8 +78,13 @@ evaluate: $(STAMP) $(DEMO_CUBE)
 	$(VENV)/bin/landbc evaluate weights/demo $(DEMO_CUBE) --years 2016 2019 \
 		--direction backward --out output/evaluation/backward.json
 
+CPP_SOURCES = $(wildcard cpp/src/*.cpp cpp/src/*.hpp cpp/include/*.h cpp/include/landbc/*.hpp \
+	cpp/python/*.cpp cpp/bench/*.cpp cpp/examples/*.cpp cpp/examples/*.c cpp/tests/*.c)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/clang-format --dry-run -Werror $(CPP_SOURCES)
 
 clean-venv:
 	rm -rf $(VENV)

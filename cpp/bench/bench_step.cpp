@@ -74,7 +74,9 @@ Inputs make_inputs(const landbc::Emulator& emu, const landbc::Grid& g) {
   return in;
 }
 
-int c_dtype(const torch::Tensor& t) { return t.scalar_type() == torch::kUInt8 ? LANDBC_UINT8 : LANDBC_FLOAT32; }
+int c_dtype(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kUInt8 ? LANDBC_UINT8 : LANDBC_FLOAT32;
+}
 
 void bind_fields(landbc_emulator* h, const landbc::TensorMap& fields) {
   for (const auto& [name, t] : fields)
@@ -159,12 +161,14 @@ int main(int argc, char** argv) {
     const double capi_total = std::accumulate(t_capi.begin(), t_capi.end(), 0.0);
     std::printf(
         "{\"size\": %lld, \"steps\": %d, \"dtype\": \"%s\", \"threads\": %d,\n"
-        " \"bare_mean_s\": %.4f, \"capi_mean_s\": %.4f, \"bare_median_s\": %.4f, \"capi_median_s\": %.4f,\n"
+        " \"bare_mean_s\": %.4f, \"capi_mean_s\": %.4f, \"bare_median_s\": %.4f, "
+        "\"capi_median_s\": %.4f,\n"
         " \"bind_median_ms\": %.3f, \"validate_median_ms\": %.3f, \"copy_out_median_ms\": %.3f,\n"
         " \"host_side_pct_of_bare_median\": %.3f,\n"
         " \"end_to_end_pct_total\": %.2f, \"end_to_end_pct_median\": %.2f}\n",
-        static_cast<long long>(size), steps, dtype.c_str(), at::get_num_threads(), bare_total / steps,
-        capi_total / steps, median(t_bare), median(t_capi), 1e3 * median(t_bind), 1e3 * median(t_validate), 1e3 * median(t_copy),
+        static_cast<long long>(size), steps, dtype.c_str(), at::get_num_threads(),
+        bare_total / steps, capi_total / steps, median(t_bare), median(t_capi),
+        1e3 * median(t_bind), 1e3 * median(t_validate), 1e3 * median(t_copy),
         100.0 * (median(t_bind) + median(t_validate) + median(t_copy)) / median(t_bare),
         100.0 * (capi_total / bare_total - 1.0), 100.0 * (median(t_capi) / median(t_bare) - 1.0));
   } catch (const std::exception& e) {

@@ -6,9 +6,9 @@
 #include <landbc.h>
 #include <stdio.h>
 
-int main(int argc, char **argv) {
-  static const char *roles[] = {"", "static", "forcing", "state", "derived"};
-  landbc_emulator *h = NULL;
+int main(int argc, char** argv) {
+  static const char* roles[] = {"", "static", "forcing", "state", "derived"};
+  landbc_emulator* h = NULL;
   if (argc != 2) {
     fprintf(stderr, "usage: %s BUNDLE\n", argv[0]);
     return 2;

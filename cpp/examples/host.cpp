@@ -139,17 +139,18 @@ int run(int argc, char** argv) {
   const int nsteps = std::stoi(key(nml, "nsteps"));
   const int restart_step = std::stoi(key(nml, "restart_step"));
   if (direction != "forward" && direction != "backward")
-    throw HostError("host.nml: direction must be 'forward' or 'backward', found '" + direction + "'");
+    throw HostError("host.nml: direction must be 'forward' or 'backward', found '" + direction +
+                    "'");
   const int sign = direction == "forward" ? 1 : -1;
 
   // -- open the bundle; start from the priors or from a restart
   landbc::Emulator emu(bundle, "cpu", "float32");
   int first = 1;
   if (restart_file.empty()) {
-    const landbc::Grid grid = landbc::Grid::from_box(
-        std::stod(key(nml, "lat_south")), std::stod(key(nml, "lat_north")),
-        std::stod(key(nml, "lon_west")), std::stod(key(nml, "lon_east")), emu.res(),
-        emu.coarse_factor());
+    const landbc::Grid grid =
+        landbc::Grid::from_box(std::stod(key(nml, "lat_south")), std::stod(key(nml, "lat_north")),
+                               std::stod(key(nml, "lon_west")), std::stod(key(nml, "lon_east")),
+                               emu.res(), emu.coarse_factor());
     landbc::TensorMap statics = allocate(emu, "static", grid);
     landbc::TensorMap priors = allocate(emu, "state", grid);
     read_all(statics, indir + "/static");

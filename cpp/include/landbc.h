@@ -73,89 +73,85 @@ typedef struct landbc_emulator landbc_emulator;
 /* Message of the last failed call on this thread ("" if none). The pointer is
  * valid until the next failing landbc call on this thread; successful calls,
  * landbc_status_name and landbc_version leave it as it is. */
-const char *landbc_last_error(void);
+const char* landbc_last_error(void);
 /* Name of a status code ("LANDBC_ERR_ARGUMENT", ...). */
-const char *landbc_status_name(int status);
+const char* landbc_status_name(int status);
 /* Version of landbc ("0.1.0"). */
-const char *landbc_version(void);
+const char* landbc_version(void);
 
 /* Open a bundle folder: the manifest is parsed and the sha256 of every file is
  * checked. device: "cpu", "cuda" or "cuda:N" (each MPI rank picks its GPU).
  * dtype of the nets: "float32" or "bfloat16". NULL device / dtype mean "cpu" /
  * "float32". On success *handle is a new emulator; on failure it is NULL. */
-int landbc_open(const char *bundle_dir, const char *device, const char *dtype,
-                landbc_emulator **handle);
+int landbc_open(const char* bundle_dir, const char* device, const char* dtype,
+                landbc_emulator** handle);
 /* Free the emulator and set *handle to NULL. Closing a NULL handle is OK;
  * any later call with the old handle value returns LANDBC_ERR_STATE. */
-int landbc_close(landbc_emulator **handle);
+int landbc_close(landbc_emulator** handle);
 
 /* The domain: a lat-lon box in degrees at the bundle's resolution. Its rows,
  * columns and north-west corner must be whole multiples of the coarse cell.
  * Setting a grid drops all bound fields. Not allowed once initialised. */
-int landbc_set_grid(landbc_emulator *h, double lat_south, double lat_north,
-                    double lon_west, double lon_east);
+int landbc_set_grid(landbc_emulator* h, double lat_south, double lat_north, double lon_west,
+                    double lon_east);
 
 /* Bind a static, prior or forcing field to caller memory (row-major, see
  * above). shape has ndim entries (may be NULL for ndim 0, a scalar); it must
  * equal landbc_variable_shape. */
-int landbc_set_field(landbc_emulator *h, const char *name, const void *data, int dtype,
-                     int ndim, const int64_t *shape);
+int landbc_set_field(landbc_emulator* h, const char* name, const void* data, int dtype, int ndim,
+                     const int64_t* shape);
 /* The same for memory on the emulator's device (a CUDA pointer for a
  * GPU-resident host; on a CPU emulator the same as landbc_set_field). */
-int landbc_set_field_device(landbc_emulator *h, const char *name, const void *data,
-                            int dtype, int ndim, const int64_t *shape);
+int landbc_set_field_device(landbc_emulator* h, const char* name, const void* data, int dtype,
+                            int ndim, const int64_t* shape);
 
 /* Start from the bound statics and priors, valid at (year, month): LU and LC of
  * that year, LAI of that month. direction: "forward" or "backward" (NULL means
  * forward). The first step then produces the next month in that direction. */
-int landbc_initialise(landbc_emulator *h, int year, int month, const char *direction);
+int landbc_initialise(landbc_emulator* h, int year, int month, const char* direction);
 
 /* Advance one month with the bound forcing (valid at the next month, see
  * landbc_next_time). *year and *month (may be NULL) receive the new month. */
-int landbc_step(landbc_emulator *h, int *year, int *month);
+int landbc_step(landbc_emulator* h, int* year, int* month);
 
 /* Copy a field of the current month into caller memory, converted to dtype:
  * an output (LANDBC_STATE or LANDBC_DERIVED) or a static field. count is the
  * number of elements of buffer and must equal the field's size; the buffer is
  * written row-major with the field's shape (landbc_variable_shape). */
-int landbc_get_field(landbc_emulator *h, const char *name, void *buffer, int dtype,
-                     int64_t count);
+int landbc_get_field(landbc_emulator* h, const char* name, void* buffer, int dtype, int64_t count);
 /* Pointer to the emulator's own copy of a field on its device (CUDA memory on
  * a GPU) and its dtype; read-only, valid until the next initialise, step,
  * load_restart or close. */
-int landbc_get_field_device(landbc_emulator *h, const char *name, const void **data,
-                            int *dtype);
+int landbc_get_field_device(landbc_emulator* h, const char* name, const void** data, int* dtype);
 
 /* Month of the current state, and the month the next step produces. */
-int landbc_time(const landbc_emulator *h, int *year, int *month);
-int landbc_next_time(const landbc_emulator *h, int *year, int *month);
+int landbc_time(const landbc_emulator* h, int* year, int* month);
+int landbc_next_time(const landbc_emulator* h, int* year, int* month);
 /* Direction of the initialised (or restarted) run: +1 forward, -1 backward. */
-int landbc_direction(const landbc_emulator *h, int *direction);
+int landbc_direction(const landbc_emulator* h, int* direction);
 
 /* Restart files: safetensors with the statics, priors, time, origin and
  * direction; the same format as the Python API (either reads the other's).
  * Writing is atomic (temporary file, then rename). Loading replaces the grid,
  * direction, time and state; on failure nothing changes. Bound fields stay
  * bound if the restart's grid equals the current one, else they are dropped. */
-int landbc_save_restart(const landbc_emulator *h, const char *path);
-int landbc_load_restart(landbc_emulator *h, const char *path);
+int landbc_save_restart(const landbc_emulator* h, const char* path);
+int landbc_load_restart(landbc_emulator* h, const char* path);
 
 /* Queries. Names and units come from the bundle's manifest. */
-int landbc_grid_shape(const landbc_emulator *h, int64_t *ny, int64_t *nx, int64_t *coarse_ny,
-                      int64_t *coarse_nx);
-int landbc_resolution(const landbc_emulator *h, double *res, int *coarse_factor);
-int landbc_variable_count(const landbc_emulator *h, int role, int *count);
+int landbc_grid_shape(const landbc_emulator* h, int64_t* ny, int64_t* nx, int64_t* coarse_ny,
+                      int64_t* coarse_nx);
+int landbc_resolution(const landbc_emulator* h, double* res, int* coarse_factor);
+int landbc_variable_count(const landbc_emulator* h, int role, int* count);
 /* Name of the index-th (0-based) variable of a role, NUL-terminated into buf.
  * A buffer too small for the string (and its NUL) is LANDBC_ERR_ARGUMENT, with
  * nothing written; 64 bytes hold every name and unit of the catalog. */
-int landbc_variable_name(const landbc_emulator *h, int role, int index, char *buf,
-                         size_t buflen);
-int landbc_variable_units(const landbc_emulator *h, const char *name, char *buf, size_t buflen);
+int landbc_variable_name(const landbc_emulator* h, int role, int index, char* buf, size_t buflen);
+int landbc_variable_units(const landbc_emulator* h, const char* name, char* buf, size_t buflen);
 /* Native dtype (LANDBC_UINT8 for class codes, LANDBC_FLOAT32 otherwise). */
-int landbc_variable_dtype(const landbc_emulator *h, const char *name, int *dtype);
+int landbc_variable_dtype(const landbc_emulator* h, const char* name, int* dtype);
 /* Expected shape on the current grid; shape must hold 3 entries. */
-int landbc_variable_shape(const landbc_emulator *h, const char *name, int *ndim,
-                          int64_t *shape);
+int landbc_variable_shape(const landbc_emulator* h, const char* name, int* ndim, int64_t* shape);
 
 #ifdef __cplusplus
 }

@@ -14,7 +14,8 @@ namespace {
 
 landbc::Grid grid_from_dict(const py::dict& d) {
   auto get = [&](const char* k) -> py::handle {
-    if (!d.contains(k)) throw landbc::Error(landbc::Status::argument, std::string("grid: missing key '") + k + "'");
+    if (!d.contains(k))
+      throw landbc::Error(landbc::Status::argument, std::string("grid: missing key '") + k + "'");
     return d[k];
   };
   return landbc::Grid::from_box(get("lat_south").cast<double>(), get("lat_north").cast<double>(),
@@ -42,9 +43,9 @@ PYBIND11_MODULE(_cpp, m) {
 
   // Status codes of the C ABI become Python exceptions whose message starts
   // with the status name, e.g. "[LANDBC_ERR_ARGUMENT] t2m: expected shape ...".
-  static const char* status_names[] = {"LANDBC_OK",         "LANDBC_ERR_ARGUMENT", "LANDBC_ERR_IO",
-                                       "LANDBC_ERR_BUNDLE", "LANDBC_ERR_DEVICE",   "LANDBC_ERR_STATE",
-                                       "LANDBC_ERR_INTERNAL"};
+  static const char* status_names[] = {
+      "LANDBC_OK",         "LANDBC_ERR_ARGUMENT", "LANDBC_ERR_IO",      "LANDBC_ERR_BUNDLE",
+      "LANDBC_ERR_DEVICE", "LANDBC_ERR_STATE",    "LANDBC_ERR_INTERNAL"};
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -61,8 +62,8 @@ PYBIND11_MODULE(_cpp, m) {
   });
 
   py::class_<landbc::Emulator>(m, "Emulator")
-      .def(py::init<const std::string&, const std::string&, const std::string&>(), py::arg("bundle"),
-           py::arg("device") = "cpu", py::arg("dtype") = "float32")
+      .def(py::init<const std::string&, const std::string&, const std::string&>(),
+           py::arg("bundle"), py::arg("device") = "cpu", py::arg("dtype") = "float32")
       .def_property_readonly("bundle_name", &landbc::Emulator::bundle_name)
       .def_property_readonly("res", &landbc::Emulator::res)
       .def_property_readonly("coarse_factor", &landbc::Emulator::coarse_factor)
@@ -71,7 +72,8 @@ PYBIND11_MODULE(_cpp, m) {
       .def_property_readonly("direction", &landbc::Emulator::direction)
       .def_property_readonly("time", &landbc::Emulator::time)
       .def_property_readonly("next_time", &landbc::Emulator::next_time)
-      .def_property_readonly("grid", [](const landbc::Emulator& e) { return grid_to_dict(e.grid()); })
+      .def_property_readonly("grid",
+                             [](const landbc::Emulator& e) { return grid_to_dict(e.grid()); })
       .def(
           "variables",
           [](const landbc::Emulator& e, const std::string& role) {
@@ -90,7 +92,8 @@ PYBIND11_MODULE(_cpp, m) {
           },
           py::arg("grid"), py::arg("static"), py::arg("priors"), py::arg("year"), py::arg("month"),
           py::arg("direction") = "forward")
-      .def("step", &landbc::Emulator::step, py::arg("forcing"), py::call_guard<py::gil_scoped_release>())
+      .def("step", &landbc::Emulator::step, py::arg("forcing"),
+           py::call_guard<py::gil_scoped_release>())
       .def("state", &landbc::Emulator::state)
       .def("outputs", &landbc::Emulator::outputs)
       .def("save_restart", &landbc::Emulator::save_restart, py::arg("path"))

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "landbc/emulator.hpp"
+#include "messages.hpp"
 
 using landbc::Error;
 using landbc::Status;
@@ -74,19 +75,26 @@ std::string str(const char* s, const char* what) {
 
 torch::ScalarType scalar_type(int dtype) {
   switch (dtype) {
-    case LANDBC_UINT8: return torch::kUInt8;
-    case LANDBC_INT32: return torch::kInt32;
-    case LANDBC_FLOAT32: return torch::kFloat32;
-    case LANDBC_FLOAT64: return torch::kFloat64;
+    case LANDBC_UINT8:
+      return torch::kUInt8;
+    case LANDBC_INT32:
+      return torch::kInt32;
+    case LANDBC_FLOAT32:
+      return torch::kFloat32;
+    case LANDBC_FLOAT64:
+      return torch::kFloat64;
   }
-  throw Error(Status::argument, "dtype: expected LANDBC_UINT8, LANDBC_INT32, LANDBC_FLOAT32 or "
-                                "LANDBC_FLOAT64, found " + std::to_string(dtype));
+  throw Error(Status::argument,
+              "dtype: expected LANDBC_UINT8, LANDBC_INT32, LANDBC_FLOAT32 or "
+              "LANDBC_FLOAT64, found " +
+                  std::to_string(dtype));
 }
 
 int dtype_code(torch::ScalarType t) { return t == torch::kUInt8 ? LANDBC_UINT8 : LANDBC_FLOAT32; }
 
 const landbc::Grid& grid_of(const landbc_emulator& h, const char* fn) {
-  if (!h.grid) throw Error(Status::state, std::string(fn) + ": no grid yet; call landbc_set_grid first");
+  if (!h.grid)
+    throw Error(Status::state, std::string(fn) + ": no grid yet; call landbc_set_grid first");
   return *h.grid;
 }
 
@@ -99,17 +107,18 @@ void set_fields(landbc_emulator& h, landbc::TensorMap outputs) {
 
 std::vector<const landbc::Variable*> of_role(const landbc_emulator& h, int role) {
   static const char* names[] = {"", "static", "forcing", "state", "derived"};
-  require_arg(role >= LANDBC_STATIC && role <= LANDBC_DERIVED,
-              "role: expected LANDBC_STATIC, LANDBC_FORCING, LANDBC_STATE or LANDBC_DERIVED, found " +
-                  std::to_string(role));
+  require_arg(
+      role >= LANDBC_STATIC && role <= LANDBC_DERIVED,
+      "role: expected LANDBC_STATIC, LANDBC_FORCING, LANDBC_STATE or LANDBC_DERIVED, found " +
+          std::to_string(role));
   return h.emu.variables(names[role]);
 }
 
 void copy_string(const std::string& s, char* buf, size_t buflen, const char* what) {
   require_arg(buf != nullptr, std::string(what) + ": buffer is NULL");
   require_arg(buflen > s.size(), std::string(what) + ": buffer of " + std::to_string(buflen) +
-                                     " bytes is too small for '" + s + "' (" + std::to_string(s.size() + 1) +
-                                     " needed)");
+                                     " bytes is too small for '" + s + "' (" +
+                                     std::to_string(s.size() + 1) + " needed)");
   std::memcpy(buf, s.c_str(), s.size() + 1);
 }
 
@@ -126,21 +135,18 @@ int bind(landbc_emulator* handle, const char* name_c, const void* data, int dtyp
     landbc_emulator& h = live(handle, "landbc_set_field");
     const std::string name = str(name_c, "name");
     const landbc::Variable& var = h.emu.variable(name);
-    require_arg(var.role != "derived", name + ": is an output; only static, prior and forcing fields are set");
+    require_arg(var.role != "derived",
+                name + ": is an output; only static, prior and forcing fields are set");
     require_arg(data != nullptr, name + ": data is NULL");
     const auto type = scalar_type(dtype);
-    require_arg(ndim >= 0 && ndim <= 3, name + ": ndim must be 0..3, found " + std::to_string(ndim));
+    require_arg(ndim >= 0 && ndim <= 3,
+                name + ": ndim must be 0..3, found " + std::to_string(ndim));
     require_arg(ndim == 0 || shape != nullptr, name + ": shape is NULL");
     const std::vector<int64_t> given(shape, shape + ndim);
     const std::vector<int64_t> expected = var.shape(grid_of(h, "landbc_set_field"));
-    if (given != expected) {
-      auto fmt = [](const std::vector<int64_t>& s) {
-        std::string o = "(";
-        for (size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
-        return o + (s.size() == 1 ? ",)" : ")");
-      };
-      throw Error(Status::argument, name + ": expected shape " + fmt(expected) + ", found " + fmt(given));
-    }
+    if (given != expected)
+      throw Error(Status::argument, name + ": expected shape " + landbc::shape_str(expected) +
+                                        ", found " + landbc::shape_str(given));
     const torch::Device dev = on_device ? h.emu.device() : torch::Device(torch::kCPU);
     // A view, not a copy: the caller keeps the memory valid while bound (landbc.h).
     h.bound[name] = torch::from_blob(const_cast<void*>(data), given,
@@ -156,25 +162,33 @@ const char* landbc_last_error(void) { return last_error.c_str(); }
 
 const char* landbc_status_name(int status) {
   switch (status) {
-    case LANDBC_OK: return "LANDBC_OK";
-    case LANDBC_ERR_ARGUMENT: return "LANDBC_ERR_ARGUMENT";
-    case LANDBC_ERR_IO: return "LANDBC_ERR_IO";
-    case LANDBC_ERR_BUNDLE: return "LANDBC_ERR_BUNDLE";
-    case LANDBC_ERR_DEVICE: return "LANDBC_ERR_DEVICE";
-    case LANDBC_ERR_STATE: return "LANDBC_ERR_STATE";
-    case LANDBC_ERR_INTERNAL: return "LANDBC_ERR_INTERNAL";
+    case LANDBC_OK:
+      return "LANDBC_OK";
+    case LANDBC_ERR_ARGUMENT:
+      return "LANDBC_ERR_ARGUMENT";
+    case LANDBC_ERR_IO:
+      return "LANDBC_ERR_IO";
+    case LANDBC_ERR_BUNDLE:
+      return "LANDBC_ERR_BUNDLE";
+    case LANDBC_ERR_DEVICE:
+      return "LANDBC_ERR_DEVICE";
+    case LANDBC_ERR_STATE:
+      return "LANDBC_ERR_STATE";
+    case LANDBC_ERR_INTERNAL:
+      return "LANDBC_ERR_INTERNAL";
   }
   return "LANDBC_UNKNOWN_STATUS";
 }
 
 const char* landbc_version(void) { return landbc::version(); }
 
-int landbc_open(const char* bundle_dir, const char* device, const char* dtype, landbc_emulator** handle) {
+int landbc_open(const char* bundle_dir, const char* device, const char* dtype,
+                landbc_emulator** handle) {
   if (handle) *handle = nullptr;
   return guarded([&] {
     require_arg(handle != nullptr, "handle: expected a pointer to a landbc_emulator*, found NULL");
-    auto* h = new landbc_emulator(
-        landbc::Emulator(str(bundle_dir, "bundle_dir"), device ? device : "cpu", dtype ? dtype : "float32"));
+    auto* h = new landbc_emulator(landbc::Emulator(
+        str(bundle_dir, "bundle_dir"), device ? device : "cpu", dtype ? dtype : "float32"));
     std::lock_guard<std::mutex> lock(registry_mutex);
     registry().insert(h);
     *handle = h;
@@ -199,8 +213,9 @@ int landbc_set_grid(landbc_emulator* handle, double lat_south, double lat_north,
   return guarded([&] {
     landbc_emulator& h = live(handle, "landbc_set_grid");
     if (h.emu.initialised())
-      throw Error(Status::state, "landbc_set_grid: the emulator is initialised; open a new handle "
-                                 "for another domain");
+      throw Error(Status::state,
+                  "landbc_set_grid: the emulator is initialised; open a new handle "
+                  "for another domain");
     h.grid = landbc::Grid::from_box(lat_south, lat_north, lon_west, lon_east, h.emu.res(),
                                     h.emu.coarse_factor());
     h.bound.clear();
@@ -212,16 +227,16 @@ int landbc_set_field(landbc_emulator* h, const char* name, const void* data, int
   return bind(h, name, data, dtype, ndim, shape, false);
 }
 
-int landbc_set_field_device(landbc_emulator* h, const char* name, const void* data, int dtype, int ndim,
-                            const int64_t* shape) {
+int landbc_set_field_device(landbc_emulator* h, const char* name, const void* data, int dtype,
+                            int ndim, const int64_t* shape) {
   return bind(h, name, data, dtype, ndim, shape, true);
 }
 
 int landbc_initialise(landbc_emulator* handle, int year, int month, const char* direction) {
   return guarded([&] {
     landbc_emulator& h = live(handle, "landbc_initialise");
-    h.emu.initialise(grid_of(h, "landbc_initialise"), bound_of_role(h, "static"), bound_of_role(h, "state"),
-                     year, month, direction ? direction : "forward");
+    h.emu.initialise(grid_of(h, "landbc_initialise"), bound_of_role(h, "static"),
+                     bound_of_role(h, "state"), year, month, direction ? direction : "forward");
     set_fields(h, h.emu.outputs());
   });
 }
@@ -238,14 +253,17 @@ int landbc_step(landbc_emulator* handle, int* year, int* month) {
 
 static const torch::Tensor& field_of(const landbc_emulator& h, const std::string& name) {
   const landbc::Variable& var = h.emu.variable(name);
-  require_arg(var.role != "forcing", name + ": forcing is input only; outputs and statics can be read");
+  require_arg(var.role != "forcing",
+              name + ": forcing is input only; outputs and statics can be read");
   if (!h.emu.initialised())
-    throw Error(Status::state, name + ": no fields yet; call landbc_initialise or landbc_load_restart");
+    throw Error(Status::state,
+                name + ": no fields yet; call landbc_initialise or landbc_load_restart");
   if (auto it = h.fields.find(name); it != h.fields.end()) return it->second;
   throw Error(Status::argument, name + ": not a field of the emulator");
 }
 
-int landbc_get_field(landbc_emulator* handle, const char* name_c, void* buffer, int dtype, int64_t count) {
+int landbc_get_field(landbc_emulator* handle, const char* name_c, void* buffer, int dtype,
+                     int64_t count) {
   return guarded([&] {
     landbc_emulator& h = live(handle, "landbc_get_field");
     const std::string name = str(name_c, "name");
@@ -258,7 +276,8 @@ int landbc_get_field(landbc_emulator* handle, const char* name_c, void* buffer, 
   });
 }
 
-int landbc_get_field_device(landbc_emulator* handle, const char* name_c, const void** data, int* dtype) {
+int landbc_get_field_device(landbc_emulator* handle, const char* name_c, const void** data,
+                            int* dtype) {
   return guarded([&] {
     landbc_emulator& h = live(handle, "landbc_get_field_device");
     const std::string name = str(name_c, "name");
@@ -337,16 +356,19 @@ int landbc_variable_count(const landbc_emulator* handle, int role, int* count) {
   });
 }
 
-int landbc_variable_name(const landbc_emulator* handle, int role, int index, char* buf, size_t buflen) {
+int landbc_variable_name(const landbc_emulator* handle, int role, int index, char* buf,
+                         size_t buflen) {
   return guarded([&] {
     const auto vars = of_role(live(handle, "landbc_variable_name"), role);
     require_arg(index >= 0 && index < static_cast<int>(vars.size()),
-                "index: expected 0.." + std::to_string(vars.size() - 1) + ", found " + std::to_string(index));
+                "index: expected 0.." + std::to_string(vars.size() - 1) + ", found " +
+                    std::to_string(index));
     copy_string(vars[index]->name, buf, buflen, "landbc_variable_name");
   });
 }
 
-int landbc_variable_units(const landbc_emulator* handle, const char* name, char* buf, size_t buflen) {
+int landbc_variable_units(const landbc_emulator* handle, const char* name, char* buf,
+                          size_t buflen) {
   return guarded([&] {
     const auto& var = live(handle, "landbc_variable_units").emu.variable(str(name, "name"));
     copy_string(var.units, buf, buflen, "landbc_variable_units");
@@ -361,7 +383,8 @@ int landbc_variable_dtype(const landbc_emulator* handle, const char* name, int* 
   });
 }
 
-int landbc_variable_shape(const landbc_emulator* handle, const char* name, int* ndim, int64_t* shape) {
+int landbc_variable_shape(const landbc_emulator* handle, const char* name, int* ndim,
+                          int64_t* shape) {
   return guarded([&] {
     const landbc_emulator& h = live(handle, "landbc_variable_shape");
     const auto& var = h.emu.variable(str(name, "name"));

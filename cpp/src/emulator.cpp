@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "landbc/emulator.hpp"
+#include "messages.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -31,13 +32,6 @@ const char* const kRestartVersion = "1";
 const char* const kRoles[] = {"static", "forcing", "state", "derived"};
 
 std::string stepper_file(const std::string& direction) { return "stepper_" + direction + ".pt"; }
-
-// "(16, 16)", "(12,)", "()": Python's tuple repr, so messages match the Python front.
-std::string shape_str(c10::IntArrayRef s) {
-  std::string out = "(";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + (s.size() == 1 ? ",)" : ")");
-}
 
 std::string names_str(const std::vector<std::string>& names) {
   std::string out = "[";
@@ -77,15 +71,16 @@ torch::Device parse_device(const std::string& text) {
   } catch (const c10::Error&) {
   }
   if (!dev || !(dev->is_cpu() || dev->is_cuda()))
-    throw Error(Status::argument, "device: expected 'cpu', 'cuda' or 'cuda:N', found '" + text + "'");
+    throw Error(Status::argument,
+                "device: expected 'cpu', 'cuda' or 'cuda:N', found '" + text + "'");
   if (dev->is_cuda()) {
     const int64_t n = torch::cuda::device_count();
     if (n == 0)
       throw Error(Status::device,
                   "device: '" + text + "' requested but CUDA is not available here");
     if (dev->has_index() && dev->index() >= n)
-      throw Error(Status::device, "device: '" + text + "' requested but only " +
-                                      std::to_string(n) + " CUDA device(s) exist");
+      throw Error(Status::device, "device: '" + text + "' requested but only " + std::to_string(n) +
+                                      " CUDA device(s) exist");
     if (!dev->has_index()) dev.emplace(torch::kCUDA, 0);
   }
   return *dev;
@@ -159,7 +154,8 @@ std::string sha256_file(const std::string& path) {
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
   std::vector<unsigned char> block(1 << 20);
   size_t n;
-  while ((n = std::fread(block.data(), 1, block.size(), f)) > 0) EVP_DigestUpdate(ctx, block.data(), n);
+  while ((n = std::fread(block.data(), 1, block.size(), f)) > 0)
+    EVP_DigestUpdate(ctx, block.data(), n);
   const bool failed = std::ferror(f);
   std::fclose(f);
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -193,15 +189,17 @@ struct Emulator::Impl {
   void verify();
   torch::jit::Module& stepper(const std::string& direction);
   torch::jit::Module& require() const {
-    if (!current) throw Error(Status::state, "emulator is not initialised: call initialise() or load_restart()");
+    if (!current)
+      throw Error(Status::state,
+                  "emulator is not initialised: call initialise() or load_restart()");
     return *current;
   }
   void check_grid(const Grid& g) const {
     if (std::abs(g.res - res) > 1e-9 || g.coarse_factor != coarse_factor)
-      throw Error(Status::argument, "grid: expected res " + num_str(res) + " deg and coarse_factor " +
-                                        std::to_string(coarse_factor) + " (the bundle's), found res " +
-                                        num_str(g.res) + " and coarse_factor " +
-                                        std::to_string(g.coarse_factor));
+      throw Error(Status::argument, "grid: expected res " + num_str(res) +
+                                        " deg and coarse_factor " + std::to_string(coarse_factor) +
+                                        " (the bundle's), found res " + num_str(g.res) +
+                                        " and coarse_factor " + std::to_string(g.coarse_factor));
   }
   void check_names(const std::string& part, const TensorMap& given, const std::string& role) const {
     std::vector<std::string> expected, missing, unknown;
@@ -227,9 +225,12 @@ void Emulator::Impl::verify() {
   const fs::path folder(dir);
   if (!fs::is_directory(folder)) throw Error(Status::io, "bundle " + dir + " is not a folder");
   const fs::path path = folder / "manifest.json";
-  if (!fs::is_regular_file(path)) throw Error(Status::bundle, "bundle " + dir + " has no manifest.json");
+  if (!fs::is_regular_file(path))
+    throw Error(Status::bundle, "bundle " + dir + " has no manifest.json");
   manifest = read_json(path, Status::bundle);
-  const auto bad = [&](const std::string& m) { throw Error(Status::bundle, "bundle " + dir + ": " + m); };
+  const auto bad = [&](const std::string& m) {
+    throw Error(Status::bundle, "bundle " + dir + ": " + m);
+  };
   try {
     if (manifest.value("format_version", -1) != kFormatVersion)
       bad("manifest format_version expected " + std::to_string(kFormatVersion) + ", found " +
@@ -247,13 +248,15 @@ void Emulator::Impl::verify() {
     for (const auto& [d, entry] : manifest.at("directions").items()) {
       if (d != "forward" && d != "backward") bad("unknown direction '" + d + "'");
       if (!files.contains(entry.at("file").get<std::string>()))
-        bad("direction '" + d + "' file " + entry.at("file").get<std::string>() + " has no checksum");
+        bad("direction '" + d + "' file " + entry.at("file").get<std::string>() +
+            " has no checksum");
     }
     name = manifest.at("name").get<std::string>();
     res = manifest.at("grid").at("res").get<double>();
     coarse_factor = manifest.at("grid").at("coarse_factor").get<int64_t>();
     for (const char* role : kRoles)
-      for (const auto& v : manifest.at("variables").at(role)) variables.push_back(variable_from_json(v, role));
+      for (const auto& v : manifest.at("variables").at(role))
+        variables.push_back(variable_from_json(v, role));
   } catch (const json::exception& e) {
     bad(std::string("manifest is incomplete: ") + e.what());
   }
@@ -269,14 +272,17 @@ torch::jit::Module& Emulator::Impl::stepper(const std::string& d) {
   const fs::path path = fs::path(dir) / fn;
   // The file was checked at open; check again so a file replaced since then is refused.
   if (sha256_file(path.string()) != manifest["files"][fn].get<std::string>())
-    throw Error(Status::bundle, "bundle " + dir + ": " + fn + " changed since the bundle was opened");
+    throw Error(Status::bundle,
+                "bundle " + dir + ": " + fn + " changed since the bundle was opened");
   torch::jit::Module m;
   try {
     m = torch::jit::load(path.string(), device);
   } catch (const c10::Error& e) {
-    throw Error(Status::bundle, "bundle " + dir + ": cannot load " + fn + ": " + e.what_without_backtrace());
+    throw Error(Status::bundle,
+                "bundle " + dir + ": cannot load " + fn + ": " + e.what_without_backtrace());
   }
-  const auto mismatch = [&](const std::string& what, const std::string& in_file, const std::string& in_manifest) {
+  const auto mismatch = [&](const std::string& what, const std::string& in_file,
+                            const std::string& in_manifest) {
     if (in_file != in_manifest)
       throw Error(Status::bundle, "bundle " + dir + ": " + fn + " has " + what + " " + in_file +
                                       ", manifest says " + in_manifest);
@@ -284,7 +290,8 @@ torch::jit::Module& Emulator::Impl::stepper(const std::string& d) {
   mismatch("direction", std::to_string(m.attr("direction").toInt()), d == "forward" ? "1" : "-1");
   mismatch("tile", std::to_string(m.attr("tile").toInt()), manifest["tiling"]["tile"].dump());
   mismatch("stride", std::to_string(m.attr("stride").toInt()), manifest["tiling"]["stride"].dump());
-  mismatch("coarse_factor", std::to_string(m.attr("coarse_factor").toInt()), std::to_string(coarse_factor));
+  mismatch("coarse_factor", std::to_string(m.attr("coarse_factor").toInt()),
+           std::to_string(coarse_factor));
   mismatch("res", num_str(m.attr("res").toDouble()), num_str(res));
   json norm = json::object();
   for (const auto& item : m.attr("norm").toGenericDict()) {
@@ -297,7 +304,8 @@ torch::jit::Module& Emulator::Impl::stepper(const std::string& d) {
   return steppers.emplace(d, std::move(m)).first->second;
 }
 
-Emulator::Emulator(const std::string& bundle_dir, const std::string& device, const std::string& dtype)
+Emulator::Emulator(const std::string& bundle_dir, const std::string& device,
+                   const std::string& dtype)
     : impl_(std::make_unique<Impl>()) {
   impl_->dir = bundle_dir;
   impl_->device = parse_device(device);
@@ -333,16 +341,18 @@ std::vector<const Variable*> Emulator::variables(const std::string& role) const 
 const Variable& Emulator::variable(const std::string& name) const {
   for (const auto& v : impl_->variables)
     if (v.name == name) return v;
-  throw Error(Status::argument, name + ": unknown variable; the bundle's variables are listed by "
-                                       "landbc_variable_name / Emulator::variables()");
+  throw Error(Status::argument, name +
+                                    ": unknown variable; the bundle's variables are listed by "
+                                    "landbc_variable_name / Emulator::variables()");
 }
 
-torch::Tensor Emulator::validate(const Variable& var, const torch::Tensor& value, const Grid& grid) const {
+torch::Tensor Emulator::validate(const Variable& var, const torch::Tensor& value,
+                                 const Grid& grid) const {
   if (!value.defined()) throw Error(Status::argument, var.name + ": no data given");
   const auto expected = var.shape(grid);
   if (value.sizes() != c10::IntArrayRef(expected))
-    throw Error(Status::argument, var.name + ": expected shape " + shape_str(expected) + ", found " +
-                                      shape_str(value.sizes()));
+    throw Error(Status::argument, var.name + ": expected shape " + shape_str(expected) +
+                                      ", found " + shape_str(value.sizes()));
   if (value.is_floating_point()) {
     const int64_t bad = (~torch::isfinite(value)).sum().item<int64_t>();
     if (bad)
@@ -353,26 +363,30 @@ torch::Tensor Emulator::validate(const Variable& var, const torch::Tensor& value
     const auto [lo_t, hi_t] = torch::aminmax(value);
     const double lo = lo_t.item<double>(), hi = hi_t.item<double>();
     if (lo < var.valid_min || hi > var.valid_max)
-      throw Error(Status::argument, var.name + ": expected values in [" + num_str(var.valid_min) + ", " +
-                                        num_str(var.valid_max) + "] " + var.units + ", found [" +
-                                        num_str(lo) + ", " + num_str(hi) + "]");
+      throw Error(Status::argument, var.name + ": expected values in [" + num_str(var.valid_min) +
+                                        ", " + num_str(var.valid_max) + "] " + var.units +
+                                        ", found [" + num_str(lo) + ", " + num_str(hi) + "]");
   }
   if (var.is_class && value.is_floating_point() && !torch::equal(value, value.round()))
-    throw Error(Status::argument, var.name + ": expected integer class codes, found fractional values");
+    throw Error(Status::argument,
+                var.name + ": expected integer class codes, found fractional values");
   return value.to(impl_->device, var.scalar_type());
 }
 
-void Emulator::initialise(const Grid& grid, const TensorMap& statics, const TensorMap& priors, int year,
-                          int month, const std::string& direction) {
+void Emulator::initialise(const Grid& grid, const TensorMap& statics, const TensorMap& priors,
+                          int year, int month, const std::string& direction) {
   impl_->check_grid(grid);
   if (month < 1 || month > 12)
-    throw Error(Status::argument, "month: expected an integer 1..12, found " + std::to_string(month));
+    throw Error(Status::argument,
+                "month: expected an integer 1..12, found " + std::to_string(month));
   impl_->check_names("static", statics, "static");
   impl_->check_names("priors", priors, "state");
   c10::Dict<std::string, torch::Tensor> s, p;
   // clone: the state must not alias the caller's arrays (a no-op .to() would)
-  for (const auto* v : variables("static")) s.insert(v->name, validate(*v, statics.at(v->name), grid).clone());
-  for (const auto* v : variables("state")) p.insert(v->name, validate(*v, priors.at(v->name), grid).clone());
+  for (const auto* v : variables("static"))
+    s.insert(v->name, validate(*v, statics.at(v->name), grid).clone());
+  for (const auto* v : variables("state"))
+    p.insert(v->name, validate(*v, priors.at(v->name), grid).clone());
   torch::jit::Module& m = impl_->stepper(direction);
   try {
     m.get_method("init")({s, p, year, month, grid.origin_row, grid.origin_col});
@@ -407,15 +421,20 @@ std::pair<int, int> Emulator::next_time() const {
   return {static_cast<int>(t->elements()[0].toInt()), static_cast<int>(t->elements()[1].toInt())};
 }
 
-TensorMap Emulator::state() const { return from_ivalue(impl_->require().get_method("get_state")({})); }
+TensorMap Emulator::state() const {
+  return from_ivalue(impl_->require().get_method("get_state")({}));
+}
 
-TensorMap Emulator::outputs() const { return from_ivalue(impl_->require().get_method("outputs")({})); }
+TensorMap Emulator::outputs() const {
+  return from_ivalue(impl_->require().get_method("outputs")({}));
+}
 
 TensorMap Emulator::step(const TensorMap& forcing) {
   torch::jit::Module& m = impl_->require();
   impl_->check_names("forcing", forcing, "forcing");
   TensorMap valid;
-  for (const auto* v : variables("forcing")) valid[v->name] = validate(*v, forcing.at(v->name), impl_->grid);
+  for (const auto* v : variables("forcing"))
+    valid[v->name] = validate(*v, forcing.at(v->name), impl_->grid);
   c10::InferenceMode guard;  // as the Python front's torch.inference_mode()
   try {
     return from_ivalue(m.get_method("step")({to_dict(valid)}));
@@ -433,7 +452,8 @@ void Emulator::save_restart(const std::string& path) const {
       {"format", kRestartFormat},
       {"version", kRestartVersion},
       {"bundle", impl_->name},
-      {"stepper_sha256", impl_->manifest["files"][stepper_file(impl_->direction)].get<std::string>()},
+      {"stepper_sha256",
+       impl_->manifest["files"][stepper_file(impl_->direction)].get<std::string>()},
       {"direction", impl_->direction},
       {"grid", impl_->grid.to_json()},
       {"time", when},
@@ -445,21 +465,26 @@ void Emulator::load_restart(const std::string& path) {
   auto [tensors, meta] = load_safetensors(path);
   const std::string where = "restart " + path;
   if (meta["format"] != kRestartFormat || meta["version"] != kRestartVersion)
-    throw Error(Status::argument, where + ": expected format " + kRestartFormat + " v" + kRestartVersion +
-                                      ", found " + meta["format"] + " v" + meta["version"]);
+    throw Error(Status::argument, where + ": expected format " + kRestartFormat + " v" +
+                                      kRestartVersion + ", found " + meta["format"] + " v" +
+                                      meta["version"]);
   const std::string d = meta["direction"];
   if (d != "forward" && d != "backward")
-    throw Error(Status::argument, where + ": direction expected 'forward' or 'backward', found '" + d + "'");
+    throw Error(Status::argument,
+                where + ": direction expected 'forward' or 'backward', found '" + d + "'");
   const std::string fn = stepper_file(d);
   const std::string in_bundle = impl_->manifest["files"].value(fn, "");
   if (in_bundle != meta["stepper_sha256"])
-    throw Error(Status::argument, where + ": written with stepper sha256 " + meta["stepper_sha256"] +
-                                      ", bundle " + impl_->dir + " has " + in_bundle + " (different weights)");
+    throw Error(Status::argument, where + ": written with stepper sha256 " +
+                                      meta["stepper_sha256"] + ", bundle " + impl_->dir + " has " +
+                                      in_bundle + " (different weights)");
   const Grid grid = Grid::from_json(meta["grid"]);
   impl_->check_grid(grid);
-  if (tensors.count("land_mask") && tensors["land_mask"].sizes() != c10::IntArrayRef({grid.ny, grid.nx}))
-    throw Error(Status::argument, where + ": land_mask has shape " + shape_str(tensors["land_mask"].sizes()) +
-                                      ", its grid has " + shape_str({grid.ny, grid.nx}));
+  if (tensors.count("land_mask") &&
+      tensors["land_mask"].sizes() != c10::IntArrayRef({grid.ny, grid.nx}))
+    throw Error(Status::argument, where + ": land_mask has shape " +
+                                      shape_str(tensors["land_mask"].sizes()) + ", its grid has " +
+                                      shape_str({grid.ny, grid.nx}));
   torch::jit::Module& m = impl_->stepper(d);
   try {
     // set_state checks everything before it assigns anything (a transaction)

@@ -54,8 +54,10 @@ Grid Grid::from_box(double lat_south, double lat_north, double lon_west, double 
   g.nx = as_int((lon_east - lon_west) / res, "longitude extent / res");
   g.origin_row = as_int((90.0 - lat_north) / res, "(90 - lat_north) / res");
   g.origin_col = as_int((lon_west + 180.0) / res, "(lon_west + 180) / res");
-  const std::pair<const char*, int64_t> sides[] = {
-      {"rows", g.ny}, {"columns", g.nx}, {"origin row", g.origin_row}, {"origin col", g.origin_col}};
+  const std::pair<const char*, int64_t> sides[] = {{"rows", g.ny},
+                                                   {"columns", g.nx},
+                                                   {"origin row", g.origin_row},
+                                                   {"origin col", g.origin_col}};
   for (const auto& [name, n] : sides)
     if (n % coarse_factor)
       fail(std::string(name) + " (" + std::to_string(n) + ") must be a multiple of coarse_factor " +

@@ -5,13 +5,13 @@
 // The writer produces the same bytes as emulator/safetensors.py (sorted
 // tensor names, compact JSON, header padded with spaces to 8 bytes), so a
 // restart written by either front is byte-identical.
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "landbc/emulator.hpp"
 
@@ -33,8 +33,8 @@ const std::vector<std::pair<torch::ScalarType, const char*>>& dtype_codes() {
 const char* code_of(torch::ScalarType t, const std::string& name) {
   for (const auto& [type, code] : dtype_codes())
     if (type == t) return code;
-  throw Error(Status::argument, "tensor '" + name + "' has unsupported dtype " +
-                                    std::string(c10::toString(t)));
+  throw Error(Status::argument,
+              "tensor '" + name + "' has unsupported dtype " + std::string(c10::toString(t)));
 }
 
 torch::ScalarType type_of(const std::string& code, const std::string& where) {
@@ -97,8 +97,7 @@ void save_safetensors(const std::string& path, const TensorMap& tensors,
   }
 }
 
-std::pair<TensorMap, std::map<std::string, std::string>> load_safetensors(
-    const std::string& path) {
+std::pair<TensorMap, std::map<std::string, std::string>> load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!std::filesystem::is_regular_file(path) || !in)
     throw Error(Status::io, "restart file " + path + " does not exist or is unreadable");
@@ -108,8 +107,7 @@ std::pair<TensorMap, std::map<std::string, std::string>> load_safetensors(
   uint64_t n = 0;
   std::memcpy(&n, data.data(), 8);
   if (n > data.size() - 8)
-    throw Error(Status::argument,
-                what + " (header length " + std::to_string(n) + " past the end)");
+    throw Error(Status::argument, what + " (header length " + std::to_string(n) + " past the end)");
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(data.begin() + 8, data.begin() + 8 + static_cast<int64_t>(n));

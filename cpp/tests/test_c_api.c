@@ -44,25 +44,25 @@ static int g_checks = 0;       /* checks run in total */
 static int g_failed = 0;       /* checks failed in total */
 static int g_group_checks = 0; /* in the current group */
 static int g_group_failed = 0;
-static const char *g_group = "";
+static const char* g_group = "";
 static int g_rc = LANDBC_OK; /* status of the last call made through RC() */
 static int g_verbose = 0;
 
-static const char *status_str(int rc) {
-  const char *s = landbc_status_name(rc);
+static const char* status_str(int rc) {
+  const char* s = landbc_status_name(rc);
   return s ? s : "(null)";
 }
 
-static void report_failure(const char *file, int line, const char *what) {
+static void report_failure(const char* file, int line, const char* what) {
   /* landbc_status_name first: the pointer of landbc_last_error() is only
    * valid until the next landbc call on this thread. */
-  const char *sname = status_str(g_rc);
-  const char *msg = landbc_last_error();
+  const char* sname = status_str(g_rc);
+  const char* msg = landbc_last_error();
   fprintf(stderr, "%s:%d: FAILED [%s]: %s\n    last status %d (%s); last error: \"%s\"\n", file,
           line, g_group, what, g_rc, sname, msg ? msg : "(null)");
 }
 
-static int check_(int ok, const char *expr, const char *file, int line) {
+static int check_(int ok, const char* expr, const char* file, int line) {
   g_checks++;
   g_group_checks++;
   if (!ok) {
@@ -74,7 +74,7 @@ static int check_(int ok, const char *expr, const char *file, int line) {
 }
 
 /* A call whose status is expected to be `want`. */
-static int expect_status_(int rc, int want, const char *call, const char *file, int line) {
+static int expect_status_(int rc, int want, const char* call, const char* file, int line) {
   g_rc = rc;
   g_checks++;
   g_group_checks++;
@@ -88,15 +88,15 @@ static int expect_status_(int rc, int want, const char *call, const char *file, 
     return 0;
   }
   if (want != LANDBC_OK && g_verbose) {
-    const char *msg = landbc_last_error();
+    const char* msg = landbc_last_error();
     printf("      %-22s %s\n", status_str(rc), msg ? msg : "(null)");
   }
   return 1;
 }
 
 /* landbc_last_error() contains `needle` (checked right after the failing call). */
-static int expect_msg_(const char *needle, const char *file, int line) {
-  const char *msg = landbc_last_error();
+static int expect_msg_(const char* needle, const char* file, int line) {
+  const char* msg = landbc_last_error();
   int ok = msg != NULL && strstr(msg, needle) != NULL;
   char what[256];
   snprintf(what, sizeof what, "landbc_last_error() contains \"%s\"", needle);
@@ -110,15 +110,14 @@ static int expect_msg_(const char *needle, const char *file, int line) {
 #define EXPECT_MSG(needle) expect_msg_((needle), __FILE__, __LINE__)
 /* A failed landbc_open must leave the handle NULL; one that wrongly opened is
  * closed so that the leak checkers stay quiet. */
-#define CHECK_NOT_OPENED(hnd, sentinel)                                  \
-  do {                                                                   \
-    CHECK((hnd) == NULL);                                                \
-    if ((hnd) != NULL && (void *)(hnd) != (void *)(sentinel))            \
-      landbc_close(&(hnd));                                              \
-    (hnd) = NULL;                                                        \
+#define CHECK_NOT_OPENED(hnd, sentinel)                                           \
+  do {                                                                            \
+    CHECK((hnd) == NULL);                                                         \
+    if ((hnd) != NULL && (void*)(hnd) != (void*)(sentinel)) landbc_close(&(hnd)); \
+    (hnd) = NULL;                                                                 \
   } while (0)
 
-static void group_begin(const char *name) {
+static void group_begin(const char* name) {
   g_group = name;
   g_group_checks = 0;
   g_group_failed = 0;
@@ -225,7 +224,7 @@ static void make_inputs(void) {
 
 /* ------------------------------------------------------------- helpers */
 
-static int bind_statics(landbc_emulator *h, int skip_slope) {
+static int bind_statics(landbc_emulator* h, int skip_slope) {
   int ok = 1;
   ok &= EXPECT_OK(landbc_set_field(h, "land_mask", g_land_mask, LANDBC_UINT8, 2, SHAPE_HI));
   ok &= EXPECT_OK(landbc_set_field(h, "elevation", g_elevation64, LANDBC_FLOAT64, 2, SHAPE_HI));
@@ -236,7 +235,7 @@ static int bind_statics(landbc_emulator *h, int skip_slope) {
   return ok;
 }
 
-static int bind_priors(landbc_emulator *h) {
+static int bind_priors(landbc_emulator* h) {
   int ok = 1;
   ok &= EXPECT_OK(landbc_set_field(h, "lu", g_lu, LANDBC_UINT8, 2, SHAPE_HI));
   ok &= EXPECT_OK(landbc_set_field(h, "lc", g_lc, LANDBC_UINT8, 2, SHAPE_HI));
@@ -245,10 +244,10 @@ static int bind_priors(landbc_emulator *h) {
 }
 
 /* Bind every forcing variable except `skip` (NULL: none). */
-static int bind_forcing(landbc_emulator *h, const char *skip) {
+static int bind_forcing(landbc_emulator* h, const char* skip) {
   int ok = 1;
-#define BINDF(name, data, nd, shape)                                                   \
-  if (!skip || strcmp(skip, name) != 0)                                                \
+#define BINDF(name, data, nd, shape)    \
+  if (!skip || strcmp(skip, name) != 0) \
     ok &= EXPECT_OK(landbc_set_field(h, name, data, LANDBC_FLOAT32, nd, shape));
   BINDF("luh2_frac", g_luh2, 3, SHAPE_LUH2)
   BINDF("secma", g_secma, 2, SHAPE_CO)
@@ -261,34 +260,34 @@ static int bind_forcing(landbc_emulator *h, const char *skip) {
   return ok;
 }
 
-static int time_is(const landbc_emulator *h, int year, int month) {
+static int time_is(const landbc_emulator* h, int year, int month) {
   int y = -1, m = -1;
   if (RC(landbc_time(h, &y, &m)) != LANDBC_OK) return 0;
   return y == year && m == month;
 }
 
-static int next_time_is(const landbc_emulator *h, int year, int month) {
+static int next_time_is(const landbc_emulator* h, int year, int month) {
   int y = -1, m = -1;
   if (RC(landbc_next_time(h, &y, &m)) != LANDBC_OK) return 0;
   return y == year && m == month;
 }
 
-static int get_lai(landbc_emulator *h, float *buf) {
+static int get_lai(landbc_emulator* h, float* buf) {
   return RC(landbc_get_field(h, "lai", buf, LANDBC_FLOAT32, NPIX)) == LANDBC_OK;
 }
 
-static int same_lai(landbc_emulator *h, const float *ref) {
+static int same_lai(landbc_emulator* h, const float* ref) {
   static float buf[NPIX];
   if (!get_lai(h, buf)) return 0;
   return memcmp(buf, ref, sizeof buf) == 0;
 }
 
-static int mkdir_p(const char *path) {
+static int mkdir_p(const char* path) {
   char tmp[4096];
   size_t n = strlen(path);
   if (n == 0 || n >= sizeof tmp) return -1;
   memcpy(tmp, path, n + 1);
-  for (char *p = tmp + 1; *p; p++) {
+  for (char* p = tmp + 1; *p; p++) {
     if (*p == '/') {
       *p = '\0';
       if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
@@ -299,15 +298,15 @@ static int mkdir_p(const char *path) {
   return 0;
 }
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
+static char* read_file(const char* path, size_t* len) {
+  FILE* f = fopen(path, "rb");
   if (!f) return NULL;
-  char *buf = NULL;
+  char* buf = NULL;
   size_t cap = 0, n = 0;
   for (;;) {
     if (n + 4096 + 1 > cap) {
       cap = cap ? 2 * cap : 65536;
-      char *nb = realloc(buf, cap);
+      char* nb = realloc(buf, cap);
       if (!nb) {
         free(buf);
         fclose(f);
@@ -325,8 +324,8 @@ static char *read_file(const char *path, size_t *len) {
   return buf;
 }
 
-static int write_file(const char *path, const void *data, size_t len) {
-  FILE *f = fopen(path, "wb");
+static int write_file(const char* path, const void* data, size_t len) {
+  FILE* f = fopen(path, "wb");
   if (!f) return -1;
   size_t w = fwrite(data, 1, len, f);
   int rc = fclose(f);
@@ -343,12 +342,12 @@ static int is_hex(char c) {
  * manifest also lists the checksums of an earlier export under
  * "reexported_from"; changing those too is harmless and makes sure the entry
  * that counts is changed whatever the order. Returns how many were changed. */
-static int corrupt_checksums(char *text, const char *fname) {
+static int corrupt_checksums(char* text, const char* fname) {
   char key[256];
   snprintf(key, sizeof key, "\"%s\"", fname);
   int changed = 0;
-  for (char *p = strstr(text, key); p; p = strstr(p + 1, key)) {
-    char *q = p + strlen(key);
+  for (char* p = strstr(text, key); p; p = strstr(p + 1, key)) {
+    char* q = p + strlen(key);
     while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') q++;
     if (*q != ':') continue;
     q++;
@@ -366,9 +365,8 @@ static int corrupt_checksums(char *text, const char *fname) {
 
 /* Make `dir` a bundle folder with symlinks to the real .pt files and the given
  * manifest text (NULL: no manifest). */
-static int make_bundle(const char *dir, const char *real_bundle, const char *manifest) {
-  static const char *const files[] = {"stepper_forward.pt", "stepper_backward.pt",
-                                      "manifest.json"};
+static int make_bundle(const char* dir, const char* real_bundle, const char* manifest) {
+  static const char* const files[] = {"stepper_forward.pt", "stepper_backward.pt", "manifest.json"};
   char path[4096], target[4096];
   if (mkdir_p(dir) != 0) return -1;
   for (int i = 0; i < 3; i++) {
@@ -395,9 +393,9 @@ struct error_probe {
   char after[512];
 };
 
-static void *error_probe_thread(void *arg) {
-  struct error_probe *p = arg;
-  const char *e = landbc_last_error();
+static void* error_probe_thread(void* arg) {
+  struct error_probe* p = arg;
+  const char* e = landbc_last_error();
   snprintf(p->before, sizeof p->before, "%s", e ? e : "(null)");
   p->rc = landbc_step(NULL, NULL, NULL);
   e = landbc_last_error();
@@ -406,13 +404,13 @@ static void *error_probe_thread(void *arg) {
 }
 
 struct stepper_job {
-  landbc_emulator *h;
+  landbc_emulator* h;
   int rc, year, month;
   float lai[NPIX];
 };
 
-static void *step_thread(void *arg) {
-  struct stepper_job *j = arg;
+static void* step_thread(void* arg) {
+  struct stepper_job* j = arg;
   j->rc = landbc_step(j->h, &j->year, &j->month);
   if (j->rc == LANDBC_OK) j->rc = landbc_get_field(j->h, "lai", j->lai, LANDBC_FLOAT32, NPIX);
   return NULL;
@@ -420,14 +418,14 @@ static void *step_thread(void *arg) {
 
 /* ----------------------------------------------------------------- main */
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: %s <bundle_dir> <scratch_dir>\n", argv[0]);
     return 2;
   }
-  const char *bundle = argv[1];
-  const char *scratch = argv[2];
-  const char *verbose = getenv("LANDBC_TEST_VERBOSE");
+  const char* bundle = argv[1];
+  const char* scratch = argv[2];
+  const char* verbose = getenv("LANDBC_TEST_VERBOSE");
   g_verbose = verbose && *verbose && strcmp(verbose, "0") != 0;
   if (mkdir_p(scratch) != 0) {
     fprintf(stderr, "cannot create scratch folder %s: %s\n", scratch, strerror(errno));
@@ -447,18 +445,18 @@ int main(int argc, char **argv) {
   static float lai[NPIX], lai2[NPIX], cvh[NPIX], elev32[NPIX];
   static double lai64[NPIX];
   static uint8_t lu[NPIX], lc[NPIX], mask_back[NPIX];
-  static float lai_ref[NPIX];   /* lai of 2001-04, stepped from the restart's 2001-03 */
+  static float lai_ref[NPIX]; /* lai of 2001-04, stepped from the restart's 2001-03 */
   static uint8_t lu_ref[NPIX], lc_ref[NPIX];
   int y = 0, m = 0;
 
-  landbc_emulator *h = NULL;  /* main handle */
-  landbc_emulator *h2 = NULL; /* initialise-time failures */
-  landbc_emulator *h3 = NULL; /* restart into a fresh handle (also the reference) */
+  landbc_emulator* h = NULL;  /* main handle */
+  landbc_emulator* h2 = NULL; /* initialise-time failures */
+  landbc_emulator* h3 = NULL; /* restart into a fresh handle (also the reference) */
 
   /* ================================================== happy path */
   group_begin("open + queries");
   {
-    const char *v = landbc_version();
+    const char* v = landbc_version();
     CHECK(v != NULL && v[0] != '\0');
     CHECK(strcmp(status_str(LANDBC_OK), "LANDBC_OK") == 0);
     CHECK(strcmp(status_str(LANDBC_ERR_ARGUMENT), "LANDBC_ERR_ARGUMENT") == 0);
@@ -475,7 +473,7 @@ int main(int argc, char **argv) {
 
     static const int roles[4] = {LANDBC_STATIC, LANDBC_FORCING, LANDBC_STATE, LANDBC_DERIVED};
     static const int counts[4] = {5, 7, 3, 6};
-    static const char *const names[4][7] = {
+    static const char* const names[4][7] = {
         {"land_mask", "elevation", "slope", "koppen", "igbp"},
         {"luh2_frac", "secma", "secmb", "co2", "t2m", "tp", "ssrd"},
         {"lu", "lc", "lai"},
@@ -598,7 +596,7 @@ int main(int argc, char **argv) {
       if (elev32[k] != (float)g_elevation64[k]) conv = 0;
     CHECK(conv);
 
-    const void *dev = NULL;
+    const void* dev = NULL;
     int dt = 0;
     EXPECT_OK(landbc_get_field_device(h, "lai", &dev, &dt));
     CHECK(dev != NULL);
@@ -681,12 +679,12 @@ int main(int argc, char **argv) {
   /* ================================================== failures: open */
   group_begin("open failures");
   {
-    landbc_emulator *bad = NULL;
+    landbc_emulator* bad = NULL;
     int sentinel = 0;
 
     snprintf(path, sizeof path, "%s/no_such_bundle", scratch);
     rmdir(path);
-    bad = (landbc_emulator *)(void *)&sentinel; /* must be overwritten with NULL */
+    bad = (landbc_emulator*)(void*)&sentinel; /* must be overwritten with NULL */
     /* a missing bundle folder is an I/O error */
     EXPECT_STATUS(landbc_open(path, "cpu", "float32", &bad), LANDBC_ERR_IO);
     EXPECT_MSG("no_such_bundle");
@@ -695,20 +693,20 @@ int main(int argc, char **argv) {
     /* folder exists, no manifest.json: the bundle is malformed */
     snprintf(path, sizeof path, "%s/nomanifest", scratch);
     CHECK(make_bundle(path, real_bundle, NULL) == 0);
-    bad = (landbc_emulator *)(void *)&sentinel;
+    bad = (landbc_emulator*)(void*)&sentinel;
     EXPECT_STATUS(landbc_open(path, "cpu", "float32", &bad), LANDBC_ERR_BUNDLE);
     EXPECT_MSG("manifest");
     CHECK_NOT_OPENED(bad, &sentinel);
 
     size_t len = 0;
     snprintf(path, sizeof path, "%s/manifest.json", real_bundle);
-    char *manifest = read_file(path, &len);
+    char* manifest = read_file(path, &len);
     CHECK(manifest != NULL);
     if (manifest) {
       /* control: symlinked files and a verbatim manifest copy open fine */
       snprintf(path, sizeof path, "%s/goodbundle", scratch);
       CHECK(make_bundle(path, real_bundle, manifest) == 0);
-      landbc_emulator *good = NULL;
+      landbc_emulator* good = NULL;
       EXPECT_OK(landbc_open(path, "cpu", "float32", &good));
       CHECK(good != NULL);
       EXPECT_OK(landbc_close(&good));
@@ -717,7 +715,7 @@ int main(int argc, char **argv) {
       CHECK(corrupt_checksums(manifest, "stepper_forward.pt") >= 1);
       snprintf(path, sizeof path, "%s/badbundle", scratch);
       CHECK(make_bundle(path, real_bundle, manifest) == 0);
-      bad = (landbc_emulator *)(void *)&sentinel;
+      bad = (landbc_emulator*)(void*)&sentinel;
       EXPECT_STATUS(landbc_open(path, "cpu", "float32", &bad), LANDBC_ERR_BUNDLE);
       EXPECT_MSG("sha256");
       EXPECT_MSG("stepper_forward.pt");
@@ -727,26 +725,26 @@ int main(int argc, char **argv) {
 
     /* devices: a CUDA device that does not exist here (this assumes fewer
      * than 8 GPUs), and a string that is not a device at all */
-    bad = (landbc_emulator *)(void *)&sentinel;
+    bad = (landbc_emulator*)(void*)&sentinel;
     EXPECT_STATUS(landbc_open(bundle, "cuda:7", "float32", &bad), LANDBC_ERR_DEVICE);
     EXPECT_MSG("cuda");
     CHECK_NOT_OPENED(bad, &sentinel);
-    bad = (landbc_emulator *)(void *)&sentinel;
+    bad = (landbc_emulator*)(void*)&sentinel;
     EXPECT_STATUS(landbc_open(bundle, "tpu", "float32", &bad), LANDBC_ERR_ARGUMENT);
     EXPECT_MSG("tpu");
     CHECK_NOT_OPENED(bad, &sentinel);
-    bad = (landbc_emulator *)(void *)&sentinel;
+    bad = (landbc_emulator*)(void*)&sentinel;
     EXPECT_STATUS(landbc_open(bundle, "cpu", "float16", &bad), LANDBC_ERR_ARGUMENT);
     EXPECT_MSG("float16");
     CHECK_NOT_OPENED(bad, &sentinel);
     /* NULL bundle folder or handle pointer */
-    bad = (landbc_emulator *)(void *)&sentinel;
+    bad = (landbc_emulator*)(void*)&sentinel;
     EXPECT_STATUS(landbc_open(NULL, "cpu", "float32", &bad), LANDBC_ERR_ARGUMENT);
     CHECK_NOT_OPENED(bad, &sentinel);
     EXPECT_STATUS(landbc_open(bundle, "cpu", "float32", NULL), LANDBC_ERR_ARGUMENT);
 
     /* bfloat16 nets open */
-    landbc_emulator *bf = NULL;
+    landbc_emulator* bf = NULL;
     EXPECT_OK(landbc_open(bundle, "cpu", "bfloat16", &bf));
     CHECK(bf != NULL);
     EXPECT_OK(landbc_close(&bf));
@@ -815,7 +813,7 @@ int main(int argc, char **argv) {
 
   group_begin("backward direction");
   {
-    landbc_emulator *hb = NULL;
+    landbc_emulator* hb = NULL;
     EXPECT_OK(landbc_open(bundle, "cpu", "float32", &hb));
     if (hb) {
       EXPECT_OK(landbc_set_grid(hb, LAT_S, LAT_N, LON_W, LON_E));
@@ -875,8 +873,7 @@ int main(int argc, char **argv) {
                   LANDBC_ERR_ARGUMENT);
     EXPECT_STATUS(landbc_set_field(h, "t2m", NULL, LANDBC_FLOAT32, 2, SHAPE_CO),
                   LANDBC_ERR_ARGUMENT);
-    EXPECT_STATUS(landbc_set_field(h, "t2m", g_t2m, LANDBC_FLOAT32, 2, NULL),
-                  LANDBC_ERR_ARGUMENT);
+    EXPECT_STATUS(landbc_set_field(h, "t2m", g_t2m, LANDBC_FLOAT32, 2, NULL), LANDBC_ERR_ARGUMENT);
     EXPECT_STATUS(landbc_set_grid(h, LAT_S, LAT_N, LON_W, LON_E), LANDBC_ERR_STATE);
     CHECK(time_is(h, 2001, 4));
     CHECK(same_lai(h, before));
@@ -900,8 +897,7 @@ int main(int argc, char **argv) {
     EXPECT_OK(landbc_set_field(h, "t2m", g_t2m, LANDBC_FLOAT32, 2, SHAPE_CO));
 
     /* get_field */
-    EXPECT_STATUS(landbc_get_field(h, "lai", lai2, LANDBC_FLOAT32, NPIX - 1),
-                  LANDBC_ERR_ARGUMENT);
+    EXPECT_STATUS(landbc_get_field(h, "lai", lai2, LANDBC_FLOAT32, NPIX - 1), LANDBC_ERR_ARGUMENT);
     CHECK(strstr(landbc_last_error(), "count") || strstr(landbc_last_error(), "lai"));
     EXPECT_STATUS(landbc_get_field(h, "lai", NULL, LANDBC_FLOAT32, NPIX), LANDBC_ERR_ARGUMENT);
     EXPECT_STATUS(landbc_get_field(h, "lai", lai2, 99, NPIX), LANDBC_ERR_ARGUMENT);
@@ -911,7 +907,7 @@ int main(int argc, char **argv) {
     /* forcing is neither an output nor a static */
     EXPECT_STATUS(landbc_get_field(h, "t2m", lai2, LANDBC_FLOAT32, NCOARSE), LANDBC_ERR_ARGUMENT);
     EXPECT_MSG("t2m");
-    const void *dev = NULL;
+    const void* dev = NULL;
     int dt = 0;
     EXPECT_STATUS(landbc_get_field_device(h, "t2", &dev, &dt), LANDBC_ERR_ARGUMENT);
     EXPECT_STATUS(landbc_get_field_device(h, "lai", NULL, &dt), LANDBC_ERR_ARGUMENT);
@@ -921,10 +917,8 @@ int main(int argc, char **argv) {
     int64_t s[3];
     char buf[64];
     EXPECT_STATUS(landbc_variable_count(h, 99, &n), LANDBC_ERR_ARGUMENT);
-    EXPECT_STATUS(landbc_variable_name(h, LANDBC_STATIC, 5, buf, sizeof buf),
-                  LANDBC_ERR_ARGUMENT);
-    EXPECT_STATUS(landbc_variable_name(h, LANDBC_STATIC, -1, buf, sizeof buf),
-                  LANDBC_ERR_ARGUMENT);
+    EXPECT_STATUS(landbc_variable_name(h, LANDBC_STATIC, 5, buf, sizeof buf), LANDBC_ERR_ARGUMENT);
+    EXPECT_STATUS(landbc_variable_name(h, LANDBC_STATIC, -1, buf, sizeof buf), LANDBC_ERR_ARGUMENT);
     EXPECT_STATUS(landbc_variable_units(h, "t2", buf, sizeof buf), LANDBC_ERR_ARGUMENT);
     EXPECT_MSG("t2");
     EXPECT_STATUS(landbc_variable_dtype(h, "t2", &dtype), LANDBC_ERR_ARGUMENT);
@@ -964,7 +958,7 @@ int main(int argc, char **argv) {
 
     /* a truncated restart: the real header, half the data */
     size_t len = 0;
-    char *whole = read_file(restart, &len);
+    char* whole = read_file(restart, &len);
     CHECK(whole != NULL && len > 16);
     if (whole && len > 16) {
       snprintf(path, sizeof path, "%s/truncated.safetensors", scratch);
@@ -986,7 +980,7 @@ int main(int argc, char **argv) {
     CHECK(time_is(h, 2001, 4));
 
     /* saving from a handle that was never initialised */
-    landbc_emulator *fresh = NULL;
+    landbc_emulator* fresh = NULL;
     EXPECT_OK(landbc_open(bundle, "cpu", "float32", &fresh));
     if (fresh) {
       snprintf(path, sizeof path, "%s/never.safetensors", scratch);
@@ -1027,15 +1021,15 @@ int main(int argc, char **argv) {
     memset(&probe, 0, sizeof probe);
     pthread_t t;
     CHECK(pthread_create(&t, NULL, error_probe_thread, &probe) == 0 && pthread_join(t, NULL) == 0);
-    CHECK(probe.before[0] == '\0');        /* a fresh thread has no error */
-    CHECK(probe.rc == LANDBC_ERR_STATE);   /* NULL handle */
+    CHECK(probe.before[0] == '\0');      /* a fresh thread has no error */
+    CHECK(probe.rc == LANDBC_ERR_STATE); /* NULL handle */
     CHECK(probe.after[0] != '\0');
     CHECK(strcmp(probe.after, mine) != 0);
     CHECK(strcmp(landbc_last_error(), mine) == 0); /* main thread's message unchanged */
 
     /* after a successful call the message is kept or cleared, never garbage */
     EXPECT_OK(landbc_time(h, &y, &m));
-    const char *e = landbc_last_error();
+    const char* e = landbc_last_error();
     CHECK(e != NULL && (e[0] == '\0' || strcmp(e, mine) == 0));
   }
   group_end();
@@ -1073,7 +1067,7 @@ int main(int argc, char **argv) {
   /* ================================================== closed handles */
   group_begin("closed handles");
   {
-    landbc_emulator *copy = h2;
+    landbc_emulator* copy = h2;
     EXPECT_OK(landbc_close(&h2));
     CHECK(h2 == NULL);
     /* the stale value: the library keeps a registry of live handles (no other

@@ -37,8 +37,7 @@ enum class Status : int {
 
 class Error : public std::runtime_error {
  public:
-  Error(Status status, const std::string& message)
-      : std::runtime_error(message), status_(status) {}
+  Error(Status status, const std::string& message) : std::runtime_error(message), status_(status) {}
   Status status() const noexcept { return status_; }
 
  private:
@@ -93,7 +92,7 @@ class Emulator {
   double res() const;
   int64_t coarse_factor() const;
   std::vector<std::string> directions() const;
-  const std::vector<Variable>& variables() const;        // manifest order
+  const std::vector<Variable>& variables() const;  // manifest order
   std::vector<const Variable*> variables(const std::string& role) const;
   const Variable& variable(const std::string& name) const;  // throws Error(argument)
   torch::Device device() const;
@@ -108,12 +107,12 @@ class Emulator {
   void initialise(const Grid& grid, const TensorMap& statics, const TensorMap& priors, int year,
                   int month, const std::string& direction = "forward");
   bool initialised() const;
-  const Grid& grid() const;                 // throws Error(state) before initialise
+  const Grid& grid() const;  // throws Error(state) before initialise
   const std::string& direction() const;
-  std::pair<int, int> time() const;         // month of the current state
-  std::pair<int, int> next_time() const;    // month the next step produces
-  TensorMap state() const;                  // statics, priors, time, origin, direction
-  TensorMap outputs() const;                // fields of the current month (copies)
+  std::pair<int, int> time() const;       // month of the current state
+  std::pair<int, int> next_time() const;  // month the next step produces
+  TensorMap state() const;                // statics, priors, time, origin, direction
+  TensorMap outputs() const;              // fields of the current month (copies)
 
   // Advance one month; forcing valid at next_time(). Returns the new month's
   // fields (lu, lc, lai and the derived IFS fields) on the device.
@@ -131,8 +130,7 @@ class Emulator {
 // Minimal safetensors I/O (emulator/safetensors.py is the Python twin).
 void save_safetensors(const std::string& path, const TensorMap& tensors,
                       const std::map<std::string, std::string>& metadata);
-std::pair<TensorMap, std::map<std::string, std::string>> load_safetensors(
-    const std::string& path);
+std::pair<TensorMap, std::map<std::string, std::string>> load_safetensors(const std::string& path);
 
 // Cast a stepper's nets to the compute dtype (float32 or bfloat16) in channels_last
 // memory format, as both fronts do after loading (bundle.load_stepper in Python).
