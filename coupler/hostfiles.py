@@ -27,7 +27,6 @@ order, 10 significant digits; lu_sum / lc_sum the sums of the class codes).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from emulator import catalog
+from emulator.bundle import read_manifest
 from emulator.cube import Cube
 from emulator.grid import Grid
 
@@ -73,10 +73,7 @@ def _write_bin(path: Path, var: catalog.Variable, value: np.ndarray, shape: tupl
 
 
 def _check_bundle(bundle: Path, grid: Grid) -> None:
-    manifest = bundle / "manifest.json"
-    if not manifest.is_file():
-        raise FileNotFoundError(f"bundle {bundle} has no manifest.json")
-    g = json.loads(manifest.read_text())["grid"]
+    g = read_manifest(bundle)["grid"]
     if abs(g["res"] - grid.res) > 1e-9 or g["coarse_factor"] != grid.coarse_factor:
         raise ValueError(
             f"bundle {bundle}: expected res {grid.res} deg and coarse_factor "

@@ -12,26 +12,15 @@ namespace py = pybind11;
 
 namespace {
 
+// Grids cross as the dict of Python's Grid.to_dict(), through the JSON the
+// restart files use, so the key list lives once (landbc::Grid::to_json/from_json).
 landbc::Grid grid_from_dict(const py::dict& d) {
-  auto get = [&](const char* k) -> py::handle {
-    if (!d.contains(k))
-      throw landbc::Error(landbc::Status::argument, std::string("grid: missing key '") + k + "'");
-    return d[k];
-  };
-  return landbc::Grid::from_box(get("lat_south").cast<double>(), get("lat_north").cast<double>(),
-                                get("lon_west").cast<double>(), get("lon_east").cast<double>(),
-                                get("res").cast<double>(), get("coarse_factor").cast<int64_t>());
+  const auto json = py::module_::import("json");
+  return landbc::Grid::from_json(json.attr("dumps")(d).cast<std::string>());
 }
 
 py::dict grid_to_dict(const landbc::Grid& g) {
-  py::dict d;
-  d["lat_south"] = g.lat_south;
-  d["lat_north"] = g.lat_north;
-  d["lon_west"] = g.lon_west;
-  d["lon_east"] = g.lon_east;
-  d["res"] = g.res;
-  d["coarse_factor"] = g.coarse_factor;
-  return d;
+  return py::module_::import("json").attr("loads")(g.to_json());
 }
 
 }  // namespace

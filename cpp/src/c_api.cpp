@@ -23,7 +23,8 @@ struct landbc_emulator {
   landbc::Emulator emu;
   std::optional<landbc::Grid> grid;  // from landbc_set_grid or a restart
   landbc::TensorMap bound;           // views of caller memory, by variable name
-  landbc::TensorMap fields;          // fields of the current month (after initialise/step)
+  landbc::TensorMap outputs;         // fields of the current month (after initialise/step)
+  landbc::TensorMap statics;         // the state's statics (after initialise/load_restart)
 };
 
 namespace {
@@ -98,11 +99,13 @@ const landbc::Grid& grid_of(const landbc_emulator& h, const char* fn) {
   return *h.grid;
 }
 
-// Outputs of the current month plus the statics, the fields landbc_get_field reads.
-void set_fields(landbc_emulator& h, landbc::TensorMap outputs) {
+// After initialise / load_restart: the fields landbc_get_field reads. A step
+// replaces only the outputs; the statics stay the state's own until the next start.
+void start_fields(landbc_emulator& h) {
+  h.outputs = h.emu.outputs();
+  h.statics.clear();
   const landbc::TensorMap state = h.emu.state();
-  for (const auto* v : h.emu.variables("static")) outputs[v->name] = state.at(v->name);
-  h.fields = std::move(outputs);
+  for (const auto* v : h.emu.variables("static")) h.statics[v->name] = state.at(v->name);
 }
 
 std::vector<const landbc::Variable*> of_role(const landbc_emulator& h, int role) {
@@ -237,14 +240,14 @@ int landbc_initialise(landbc_emulator* handle, int year, int month, const char* 
     landbc_emulator& h = live(handle, "landbc_initialise");
     h.emu.initialise(grid_of(h, "landbc_initialise"), bound_of_role(h, "static"),
                      bound_of_role(h, "state"), year, month, direction ? direction : "forward");
-    set_fields(h, h.emu.outputs());
+    start_fields(h);
   });
 }
 
 int landbc_step(landbc_emulator* handle, int* year, int* month) {
   return guarded([&] {
     landbc_emulator& h = live(handle, "landbc_step");
-    set_fields(h, h.emu.step(bound_of_role(h, "forcing")));
+    h.outputs = h.emu.step(bound_of_role(h, "forcing"));
     const auto [y, m] = h.emu.time();
     if (year) *year = y;
     if (month) *month = m;
@@ -258,7 +261,8 @@ static const torch::Tensor& field_of(const landbc_emulator& h, const std::string
   if (!h.emu.initialised())
     throw Error(Status::state,
                 name + ": no fields yet; call landbc_initialise or landbc_load_restart");
-  if (auto it = h.fields.find(name); it != h.fields.end()) return it->second;
+  for (const landbc::TensorMap* fields : {&h.outputs, &h.statics})
+    if (auto it = fields->find(name); it != fields->end()) return it->second;
   throw Error(Status::argument, name + ": not a field of the emulator");
 }
 
@@ -325,7 +329,7 @@ int landbc_load_restart(landbc_emulator* handle, const char* path) {
     const landbc::Grid& g = h.emu.grid();
     if (!h.grid || h.grid->to_json() != g.to_json()) h.bound.clear();  // bound to another domain
     h.grid = g;
-    set_fields(h, h.emu.outputs());
+    start_fields(h);
   });
 }
 
