@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from emulator import catalog, features
-from emulator.api import BoundaryConditionEmulator
-from emulator.grid import Grid, tile_origins
-from emulator.nets import UNet, flops_per_pixel
+from landbc.emulator import catalog, features
+from landbc.emulator.api import BoundaryConditionEmulator
+from landbc.emulator.grid import Grid, tile_origins
+from landbc.emulator.nets import UNet, flops_per_pixel
 
 BUNDLE = Path(__file__).resolve().parents[1] / "weights" / "demo"
 # ≈256², 1024², 2048²: sides rounded up to the coarse factor 5 of the demo bundle

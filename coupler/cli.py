@@ -32,7 +32,7 @@ _PASS_THROUGH = ("train", "evaluate")
 def _user_error_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [ValueError, FileNotFoundError, FileExistsError]
     try:  # InputError subclasses ValueError; listed for clarity where the API exists.
-        from emulator.api import InputError
+        from landbc.emulator.api import InputError
 
         types.append(InputError)
     except Exception:  # noqa: BLE001 - the API may be absent or fail to import torch
@@ -138,7 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from emulator.grid import EUROPE
+    from landbc.emulator.grid import EUROPE
 
     from .config import DEMO_YEARS, demo_config
     from .driver import run
@@ -156,7 +156,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"demo bundle {cfg.bundle} does not exist; train one (`landbc train`) or pass --bundle"
         )
     if not cfg.cube.exists():
-        from emulator.world import generate_world
+        from landbc.emulator.world import generate_world
 
         log.info("creating the demo cube %s (Europe %s, years %d-%d, seed 0); this takes a while",
                  cfg.cube, EUROPE.describe(), *DEMO_YEARS)  # fmt: skip
@@ -182,8 +182,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_world(args: argparse.Namespace) -> int:
-    from emulator.grid import EUROPE, Grid
-    from emulator.world import generate_world
+    from landbc.emulator.grid import EUROPE, Grid
+    from landbc.emulator.world import generate_world
 
     s, n, w, e = args.box if args.box else (EUROPE.lat_south, EUROPE.lat_north,
                                             EUROPE.lon_west, EUROPE.lon_east)  # fmt: skip
@@ -199,14 +199,14 @@ def cmd_world(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from emulator.training import reexport
+    from landbc.emulator.training import reexport
 
     log.info("bundle written: %s", reexport(args.bundle, args.out))
     return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from emulator.bundle import inspect
+    from landbc.emulator.bundle import inspect
 
     print(inspect(args.bundle))
     return 0
@@ -217,7 +217,7 @@ def cmd_host_inputs(args: argparse.Namespace) -> int:
     from .hostfiles import TINY_GRID, TINY_YEARS, write_host_inputs
 
     if args.tiny and not args.cube.exists():
-        from emulator.world import generate_world
+        from landbc.emulator.world import generate_world
 
         log.info("generating the tiny world %s (%d-%d, seed 0) into %s", TINY_GRID.describe(),
                  *TINY_YEARS, args.cube)  # fmt: skip
@@ -232,9 +232,9 @@ def cmd_host_inputs(args: argparse.Namespace) -> int:
 
 def _pass_through(command: str, rest: list[str]) -> int:
     if command == "train":
-        from emulator.training import main as delegate
+        from landbc.emulator.training import main as delegate
     else:
-        from emulator.evaluate import main as delegate
+        from landbc.emulator.evaluate import main as delegate
     rc = delegate(rest)
     # An int is an exit status; anything else (e.g. the path of a trained bundle) is success.
     return rc if isinstance(rc, int) and not isinstance(rc, bool) else 0

@@ -30,8 +30,8 @@ import numpy as np
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from emulator.cube import Cube
-from emulator.grid import BoxError, Grid, box_window, coarse_window
+from landbc.emulator.cube import Cube
+from landbc.emulator.grid import BoxError, Grid, box_window, coarse_window
 
 from . import calendar as cal
 from .config import ConfigError, RunConfig
@@ -124,7 +124,7 @@ def _check_period(cfg: RunConfig, cube: Cube) -> None:
 
 def _load_emulator_api():
     # Imported lazily: the CLI's other commands must work without torch import costs.
-    from emulator.api import BoundaryConditionEmulator
+    from landbc.emulator.api import BoundaryConditionEmulator
 
     return BoundaryConditionEmulator
 

@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from emulator import catalog
-from emulator.bundle import read_manifest
-from emulator.cube import Cube
-from emulator.grid import Grid
+from landbc.emulator import catalog
+from landbc.emulator.bundle import read_manifest
+from landbc.emulator.cube import Cube
+from landbc.emulator.grid import Grid
 
 from . import calendar as cal
 from .driver import domain_window
@@ -210,7 +210,7 @@ def python_domain_means(
     """Run the Python `BoundaryConditionEmulator` over the files in `out_dir` (read back
     from the .bin files) and return per step the numbers the hosts print.
     `callback(step, emulator)` is called after every step (e.g. to keep a state)."""
-    from emulator.api import BoundaryConditionEmulator
+    from landbc.emulator.api import BoundaryConditionEmulator
 
     out = Path(out_dir)
     nml = read_namelist(out)

@@ -24,24 +24,23 @@ import logging
 import shutil
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numcodecs
 import numpy as np
 import zarr
 
-from emulator import catalog
-from emulator.grid import Grid
+from landbc.emulator import catalog, zarrstore
+from landbc.emulator.grid import Grid
+from landbc.emulator.zarrstore import SPACE_CHUNK
 
 from . import calendar as cal
 
 log = logging.getLogger(__name__)
 
-SPACE_CHUNK = 512
 FORMAT_VERSION = 1
 MARKER = "landbc_output_format"  # root attribute that identifies our stores
-_COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.BITSHUFFLE)
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -110,8 +109,7 @@ class OutputStore:
         months = sorted(cal.month_range(start, steps, direction))
         ny, nx = grid.shape
         path.parent.mkdir(parents=True, exist_ok=True)
-        root = zarr.open_group(str(path), mode="w-")
-        root.attrs.update({
+        root = zarrstore.create_group(path, {
             MARKER: FORMAT_VERSION,
             "Conventions": "CF-1.8",
             "title": "landbc emulated land-surface boundary conditions",
@@ -126,10 +124,7 @@ class OutputStore:
             **(dict(attrs) if attrs else {}),
         })  # fmt: skip
 
-        def coord(name: str, values: np.ndarray, cf: dict) -> None:
-            a = root.create_dataset(name, data=values, chunks=(max(len(values), 1),))
-            a.attrs.update({"_ARRAY_DIMENSIONS": [name], **cf})
-
+        coord = partial(zarrstore.add_coordinate, root)
         days = np.array(
             [(np.datetime64(cal.first_of_month(*m), "D") - np.datetime64("1970-01-01", "D"))
              .astype("int64") for m in months],
@@ -145,18 +140,19 @@ class OutputStore:
         for name in names:
             v = catalog.variable(name)
             is_float = np.dtype(v.dtype).kind == "f"
-            a = root.create_dataset(
+            zarrstore.add_variable(
+                root,
                 name,
+                ("time", "lat", "lon"),
                 shape=(len(months), ny, nx),
                 chunks=(1, min(ny, SPACE_CHUNK), min(nx, SPACE_CHUNK)),
                 dtype=v.dtype,
-                compressor=_COMPRESSOR,
                 # NaN marks unwritten float steps; class maps get no fill value,
                 # because xarray would mask the valid class 0 as missing.
                 fill_value=np.nan if is_float else None,
+                cf=v.cf_attrs(),
             )
-            a.attrs.update({"_ARRAY_DIMENSIONS": ["time", "lat", "lon"], **v.cf_attrs()})
-        zarr.consolidate_metadata(str(path))
+        zarrstore.consolidate(path)
         return cls(path, root)
 
     @staticmethod
@@ -185,7 +181,7 @@ class OutputStore:
             raise FileNotFoundError(f"output store {path} does not exist")
         if not is_output_store(path):
             raise ValueError(f"{path} is not a landbc output store (no {MARKER} attribute)")
-        return cls(path, zarr.open_group(str(path), mode=mode))
+        return cls(path, zarr.open_group(str(path), mode=mode, zarr_format=zarrstore.ZARR_FORMAT))
 
     # -- state ---------------------------------------------------------------
     @property
@@ -245,7 +241,7 @@ class OutputStore:
     def set_completed(self, n: int) -> None:
         """Record `n` completed steps (after their data is on disk) and re-consolidate."""
         self.root.attrs["completed_steps"] = int(n)
-        zarr.consolidate_metadata(str(self.path))
+        zarrstore.consolidate(self.path)
 
     def read_step(self, step: int) -> dict[str, np.ndarray]:
         ti = self.time_index(*self.months[step])

@@ -20,9 +20,9 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from emulator import catalog  # noqa: E402
-from emulator.cube import Cube  # noqa: E402
-from emulator.grid import Grid  # noqa: E402
+from landbc.emulator import catalog  # noqa: E402
+from landbc.emulator.cube import Cube  # noqa: E402
+from landbc.emulator.grid import Grid  # noqa: E402
 
 from . import calendar as cal  # noqa: E402
 from .output import OutputStore  # noqa: E402

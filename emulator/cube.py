@@ -1,6 +1,6 @@
 """The data-cube layout shared by the world generator, training and the step loop.
 
-One merged Zarr (v2) store per dataset, as the BSC work found best: chunks of
+One merged Zarr store (format 2, see `zarrstore`) per dataset, as the BSC work found best: chunks of
 512 × 512 pixels and one step in time, `_ARRAY_DIMENSIONS` and CF attributes so
 that `xarray.open_zarr` reads it. Training and the step loop read it with raw
 zarr indexing (no dask), one time slice at a time.
@@ -22,23 +22,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numcodecs
 import numpy as np
 import zarr
 
-from . import catalog
+from . import catalog, zarrstore
 from .grid import Grid, coarse_window
+from .zarrstore import SPACE_CHUNK
 
-SPACE_CHUNK = 512
 FORMAT_VERSION = 1
+REMEDY = "create one with `landbc world`"
 
 STATIC_NAMES = tuple(v.name for v in catalog.STATIC_VARIABLES)
 YEARLY_FORCING = ("luh2_frac", "secma", "secmb", "co2")
 MONTHLY_FORCING = ("t2m", "tp", "ssrd")
 YEARLY_TRUTH = ("lu", "lc")
 MONTHLY_TRUTH = ("lai",)
-
-_COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.BITSHUFFLE)
 
 
 def month_index(year: int, month: int, first_year: int) -> int:
@@ -71,8 +69,8 @@ def create_cube(path: str | Path, grid: Grid, years: tuple[int, int], attrs: dic
     ny, nx = grid.shape
     h, w = grid.coarse_shape
     nyears = y1 - y0 + 1
-    root = zarr.open_group(str(path), mode="w-")
-    root.attrs.update(
+    root = zarrstore.create_group(
+        path,
         {
             "landbc_cube_format": FORMAT_VERSION,
             "grid": grid.to_dict(),
@@ -80,14 +78,11 @@ def create_cube(path: str | Path, grid: Grid, years: tuple[int, int], attrs: dic
             "last_year": y1,
             "Conventions": "CF-1.8",
             **attrs,
-        }
+        },
     )
 
     def coord(name, values, cf):
-        a = root.create_dataset(
-            name, data=np.asarray(values), chunks=(len(values),), overwrite=False
-        )
-        a.attrs.update({"_ARRAY_DIMENSIONS": [name], **cf})
+        zarrstore.add_coordinate(root, name, values, cf)
 
     coord("lat", grid.lat, {"units": "degrees_north", "standard_name": "latitude"})
     coord("lon", grid.lon, {"units": "degrees_east", "standard_name": "longitude"})
@@ -106,8 +101,7 @@ def create_cube(path: str | Path, grid: Grid, years: tuple[int, int], attrs: dic
             "long_name": "first day of the month",
         },
     )
-    st = root.create_dataset("luh2_state", data=np.array(catalog.LUH2_STATES, dtype="U5"))
-    st.attrs["_ARRAY_DIMENSIONS"] = ["luh2_state"]
+    coord("luh2_state", np.array(catalog.LUH2_STATES, dtype="U5"), {"long_name": "LUH2 state"})
 
     def var(name, time_dim, n_time):
         v = catalog.variable(name)
@@ -128,15 +122,7 @@ def create_cube(path: str | Path, grid: Grid, years: tuple[int, int], attrs: dic
             chunks.append(
                 1 if d in ("year", "time") else min(n, SPACE_CHUNK) if d in ("lat", "lon") else n
             )
-        a = root.create_dataset(
-            name,
-            shape=tuple(shape),
-            chunks=tuple(chunks),
-            dtype=v.dtype,
-            compressor=_COMPRESSOR,
-            fill_value=0,
-        )
-        a.attrs.update({"_ARRAY_DIMENSIONS": dims, **v.cf_attrs()})
+        zarrstore.add_variable(root, name, dims, shape, chunks, v.dtype, 0, v.cf_attrs())
 
     for n in STATIC_NAMES:
         var(n, None, 0)
@@ -149,7 +135,7 @@ def create_cube(path: str | Path, grid: Grid, years: tuple[int, int], attrs: dic
 
 def finalize_cube(path: str | Path) -> None:
     """Consolidate metadata so that readers open the store with one request."""
-    zarr.consolidate_metadata(str(path))
+    zarrstore.consolidate(path)
 
 
 @dataclass
@@ -165,17 +151,12 @@ class Cube:
     @classmethod
     def open(cls, path: str | Path) -> Cube:
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"cube {path} does not exist (create one with `landbc world`)")
-        try:
-            root = zarr.open_consolidated(str(path), mode="r")
-        except KeyError:
-            raise ValueError(
-                f"{path} is not a finished landbc cube (no consolidated metadata)"
-            ) from None
+        root = zarrstore.open_consolidated(path, "cube", REMEDY)
         fmt = root.attrs.get("landbc_cube_format")
         if fmt != FORMAT_VERSION:
-            raise ValueError(f"{path}: landbc_cube_format expected {FORMAT_VERSION}, found {fmt}")
+            raise ValueError(
+                f"{path}: landbc_cube_format expected {FORMAT_VERSION}, found {fmt} ({REMEDY})"
+            )
         return cls(
             path,
             root,

@@ -63,7 +63,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from . import catalog, cube
+from . import catalog, cube, zarrstore
 from .grid import Grid
 from .staticmaps import PROVENANCE, read_static_window
 
@@ -1095,7 +1095,7 @@ def world_stats(path: str | Path) -> dict:
 
 def _validate(grid, years, seed) -> tuple[int, int]:
     if not isinstance(grid, Grid):
-        raise TypeError(f"grid must be an emulator.grid.Grid, found {type(grid).__name__}")
+        raise TypeError(f"grid must be a landbc.emulator.grid.Grid, found {type(grid).__name__}")
     if grid.res > 1.0:
         raise ValueError(f"grid res must be <= 1 degree for the surrogate world, found {grid.res}")
     try:
@@ -1151,7 +1151,7 @@ def generate_world(
     log.info("surrogate world: %s, years %d..%d, seed %d", grid.describe(), y0, y1, seed)
     try:
         stats = _generate(tmp, grid, (y0, y1), seed, progress)
-        root = zarr.open_group(str(tmp), mode="r+")
+        root = zarr.open_group(str(tmp), mode="r+", zarr_format=zarrstore.ZARR_FORMAT)
         root.attrs["stats"] = stats
         cube.finalize_cube(tmp)
         os.rename(tmp, path)

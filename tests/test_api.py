@@ -6,9 +6,9 @@ import pytest
 import torch
 import xarray as xr
 
-from emulator import catalog
-from emulator.api import BoundaryConditionEmulator, InputError
-from emulator.cube import Cube
+from landbc.emulator import catalog
+from landbc.emulator.api import BoundaryConditionEmulator, InputError
+from landbc.emulator.cube import Cube
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_bad_initialisation_is_refused_clearly(tiny_bundle, cube):
             emu.initialise(**kw)
     with pytest.raises(RuntimeError, match="not initialised"):
         emu.step(cube.forcing(2001, 1))
-    from emulator.grid import Grid
+    from landbc.emulator.grid import Grid
 
     coarse10 = Grid(46.0, 50.0, 6.0, 10.0, 0.05, 10)
     with pytest.raises(InputError, match="grid: expected res 0.05 deg and coarse_factor 5"):
@@ -178,7 +178,7 @@ def test_restart_from_other_weights_is_refused(tiny_bundle, cube, tmp_path):
     shutil.copytree(tiny_bundle, other)
     import json
 
-    from emulator.bundle import sha256
+    from landbc.emulator.bundle import sha256
 
     f = other / "stepper_forward.pt"
     f.write_bytes(f.read_bytes() + b"\0")  # different bytes, re-listed: 'other weights'

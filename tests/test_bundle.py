@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from emulator import bundle
-from emulator.bundle import BundleError
+from landbc.emulator import bundle
+from landbc.emulator.bundle import BundleError
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from emulator import catalog
-from emulator.grid import EUROPE, Grid, tile_origins
+from landbc.emulator import catalog
+from landbc.emulator.grid import EUROPE, Grid, tile_origins
 
 
 def test_lu_lc_tables_are_consistent():

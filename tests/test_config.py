@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from coupler import calendar as cal
-from coupler.config import ConfigError, RunConfig, demo_config, load_config
-from coupler.driver import domain_window
-from emulator.grid import Grid
+from landbc.coupler import calendar as cal
+from landbc.coupler.config import ConfigError, RunConfig, demo_config, load_config
+from landbc.coupler.driver import domain_window
+from landbc.emulator.grid import Grid
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from coupler.cli import main
-from coupler.hostfiles import (
+from landbc.coupler.cli import main
+from landbc.coupler.hostfiles import (
     MEAN_FIELDS,
     format_record,
     parse_host_output,
@@ -26,8 +26,8 @@ from coupler.hostfiles import (
     read_namelist,
     write_host_inputs,
 )
-from emulator import catalog
-from emulator.cube import Cube
+from landbc.emulator import catalog
+from landbc.emulator.cube import Cube
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "weights" / "demo"
@@ -196,7 +196,7 @@ def test_host_resume_is_exact(lang, forward_inputs, full_runs, tmp_path):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_host_restart_read_by_python(lang, full_runs, python_forward):
-    from emulator.api import BoundaryConditionEmulator
+    from landbc.emulator.api import BoundaryConditionEmulator
 
     _, out = full_runs(lang)
     restart = out / f"restart_{RESTART_STEP:03d}.safetensors"

@@ -14,8 +14,8 @@ import pytest
 import torch
 from test_api import _bad_forcings  # tests/ is on sys.path (pytest prepend mode)
 
-from emulator.api import BoundaryConditionEmulator, InputError
-from emulator.cube import Cube
+from landbc.emulator.api import BoundaryConditionEmulator, InputError
+from landbc.emulator.cube import Cube
 
 try:
     from landbc import _cpp

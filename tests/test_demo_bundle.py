@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emulator import bundle
-from emulator.api import BoundaryConditionEmulator
-from emulator.cube import Cube
+from landbc.emulator import bundle
+from landbc.emulator.api import BoundaryConditionEmulator
+from landbc.emulator.cube import Cube
 
 DEMO = Path(__file__).resolve().parents[1] / "weights" / "demo"
 

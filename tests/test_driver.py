@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from coupler import driver
-from coupler.cli import main
-from coupler.config import RunConfig
-from coupler.driver import RunSummary, list_restarts, run
-from coupler.output import OutputStore
-from coupler.quicklook import domain_mean_lai, quicklooks
-from emulator import catalog
-from emulator.cube import Cube
+from landbc.coupler import driver
+from landbc.coupler.cli import main
+from landbc.coupler.config import RunConfig
+from landbc.coupler.driver import RunSummary, list_restarts, run
+from landbc.coupler.output import OutputStore
+from landbc.coupler.quicklook import domain_mean_lai, quicklooks
+from landbc.emulator import catalog
+from landbc.emulator.cube import Cube
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = [v.name for v in catalog.OUTPUT_VARIABLES]
@@ -174,7 +174,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     )
     return subprocess.run(
-        [sys.executable, "-m", "coupler.cli", *args],
+        [sys.executable, "-m", "landbc.coupler.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from emulator.evaluate import bilinear_coarse, coarse_dominant_lu, evaluate, summary_table
-from emulator.grid import Grid
-from emulator.metrics import ContinuousStats, class_scores, confusion
+from landbc.emulator.evaluate import bilinear_coarse, coarse_dominant_lu, evaluate, summary_table
+from landbc.emulator.grid import Grid
+from landbc.emulator.metrics import ContinuousStats, class_scores, confusion
 
 
 def test_confusion_and_scores_on_a_known_case():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from emulator.nets import UNet, flops_per_pixel
+from landbc.emulator.nets import UNet, flops_per_pixel
 
 
 def test_unet_scripts_and_keeps_shape():

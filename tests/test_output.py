@@ -13,10 +13,10 @@ import torch
 import xarray as xr
 import zarr
 
-from coupler.output import OutputStore, is_output_store
-from coupler.quicklook import plot_class_map, quicklooks
-from emulator import catalog
-from emulator.grid import Grid
+from landbc.coupler.output import OutputStore, is_output_store
+from landbc.coupler.quicklook import plot_class_map, quicklooks
+from landbc.emulator import catalog
+from landbc.emulator.grid import Grid
 
 # 600 rows: more than one 512 chunk in latitude.
 GRID = Grid(lat_south=30.0, lat_north=60.0, lon_west=0.0, lon_east=2.0, res=0.05, coarse_factor=5)

@@ -6,7 +6,7 @@ import struct
 import pytest
 import torch
 
-from emulator import safetensors
+from landbc.emulator import safetensors
 
 
 def test_round_trip_all_dtypes(tmp_path):

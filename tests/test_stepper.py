@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from emulator import catalog, features
-from emulator.grid import Grid
-from emulator.stepper import Stepper, gaussian_blend_weights
+from landbc.emulator import catalog, features
+from landbc.emulator.grid import Grid
+from landbc.emulator.stepper import Stepper, gaussian_blend_weights
 
 NORM = {
     k: [0.0, 1.0]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from emulator import catalog
-from emulator.cube import Cube
-from emulator.training import (
+from landbc.emulator import catalog
+from landbc.emulator.cube import Cube
+from landbc.emulator.training import (
     PatchSampler,
     TrainConfig,
     class_loss,
@@ -102,8 +102,8 @@ def test_trained_bundle_records_its_data_and_history(tiny_bundle):
 
 
 def test_reexport_keeps_the_weights(tiny_bundle, tiny_cube, tmp_path):
-    from emulator.api import BoundaryConditionEmulator
-    from emulator.training import reexport
+    from landbc.emulator.api import BoundaryConditionEmulator
+    from landbc.emulator.training import reexport
 
     out = reexport(tiny_bundle, tmp_path / "again")
     cube = Cube.open(tiny_cube)

@@ -7,8 +7,8 @@ import pytest
 import xarray as xr
 import zarr
 
-from emulator import catalog, cube, staticmaps, world
-from emulator.grid import Grid
+from landbc.emulator import catalog, cube, staticmaps, world
+from landbc.emulator.grid import Grid
 
 # 2 x 2 degrees of central Europe (Alps foreland, Bohemia), 40 x 40 px, coarse 8 x 8,
 # spanning the scenario transition around 1995.
