@@ -6,6 +6,12 @@ pixels, float32 and bfloat16 nets. Each result reports Mpixel/s and the
 achieved FLOP/s of the nets (tiles actually run × tile² × FLOP per pixel)
 beside the GEMM peaks measured in the same run, so ratios compare like with
 like. Inputs are synthetic but valid (all land), so no tile is skipped.
+
+Both dtypes are always measured, also where bfloat16 is emulated and slow
+(there the ratio is the point). Which one dtype "auto" picks on this machine,
+and why, is in every result's extra info (`auto_dtype`, `auto_reason`) and in
+`.benchmarks/step_summary.jsonl`; `test_auto_dtype_decision` times the decision
+itself (flags and a small bf16/fp32 GEMM, uncached).
 """
 
 import json
@@ -16,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from landbc.emulator import catalog, features
+from landbc.emulator import catalog, features, precision
 from landbc.emulator.api import BoundaryConditionEmulator
 from landbc.emulator.grid import Grid, tile_origins
 from landbc.emulator.nets import UNet, flops_per_pixel
@@ -30,7 +36,11 @@ _PEAKS: dict[str, float] = {}
 def _gemm_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
     a = torch.randn(n, n, dtype=dtype)
     b = torch.randn(n, n, dtype=dtype)
+    t0 = time.perf_counter()
     a @ b
+    first = time.perf_counter() - t0
+    if first > 2.0:  # emulated bf16 (0.28 GFLOP/s on AVX2: a minute a call): one call says it
+        return 2 * n**3 / first
     t0 = time.perf_counter()
     for _ in range(reps):
         a @ b
@@ -42,6 +52,31 @@ def peaks() -> dict[str, float]:
         _PEAKS["gemm_fp32_gflops"] = _gemm_peak(torch.float32) / 1e9
         _PEAKS["gemm_bf16_gflops"] = _gemm_peak(torch.bfloat16) / 1e9
     return _PEAKS
+
+
+def auto_choice() -> dict:
+    """What dtype "auto" resolves to here (cached per process, as in a run)."""
+    d = precision.bf16_decision("cpu")
+    return {
+        "auto_dtype": d.name,
+        "auto_reason": d.reason,
+        "auto_bf16_gemm_speedup": d.evidence.speedup,
+        "auto_gemm_n": d.evidence.gemm_n,
+    }
+
+
+def test_auto_dtype_decision(benchmark):
+    """The cost of deciding (uncached: flags plus the timed GEMMs), and the decision."""
+    decision = benchmark.pedantic(
+        lambda: precision.decide(precision.gather_evidence("cpu")), rounds=3, iterations=1
+    )
+    assert decision.dtype in (torch.float32, torch.bfloat16) and decision.reason
+    benchmark.extra_info.update(auto_choice())
+    out = Path(".benchmarks") / "step_summary.jsonl"
+    out.parent.mkdir(exist_ok=True)
+    with out.open("a") as fh:
+        row = {"auto_decision_s": benchmark.stats.stats.min, **auto_choice()}
+        fh.write(json.dumps(row) + "\n")
 
 
 def _inputs(n: int):
@@ -112,11 +147,14 @@ def test_step(benchmark, n, kind, dtype):
     )
     sec = benchmark.stats.stats.min
     flops = _net_flops(emu.manifest, grid, kind == "yearly")
+    auto = auto_choice()
     info = {
         "pixels": n * n,
         "mpixel_per_s": n * n / sec / 1e6,
         "net_gflops": flops / sec / 1e9,
         **peaks(),
+        "is_auto_choice": dtype == auto["auto_dtype"],
+        **auto,
     }
     benchmark.extra_info.update(info)
     out = Path(".benchmarks") / "step_summary.jsonl"

@@ -1,9 +1,10 @@
 """The `landbc` command line.
 
     landbc run CONFIG [--resume] [--max-steps N]   run (or continue) a configured emulation
-    landbc demo [--workdir DIR]                   Europe cube, 24 months from 2015-01, quicklooks
+               [--device D] [--dtype T]           (overriding [bundle] device / dtype)
+    landbc demo [--workdir DIR] [--dtype T]       Europe cube, 24 months from 2015-01, quicklooks
     landbc world --out PATH [--box S N W E] ...   generate a surrogate-world cube
-    landbc train ... | landbc evaluate ...        training / evaluation (emulator.training/evaluate)
+    landbc train ... | landbc evaluate ...        training / evaluation against baselines
     landbc export BUNDLE --out NEW                re-script a bundle's nets with this code
     landbc inspect BUNDLE                         describe a weights bundle
     landbc host-inputs CUBE --bundle B --out DIR  input files for the example C++/Fortran hosts
@@ -26,6 +27,9 @@ from pathlib import Path
 log = logging.getLogger("landbc")
 
 EXIT_USER_ERROR = 2
+# landbc.emulator.precision.DTYPE_CHOICES, spelt out (this module imports no emulator
+# module at load time; tests/test_precision.py checks they agree).
+_DTYPES = ("auto", "float32", "bfloat16")
 _PASS_THROUGH = ("train", "evaluate")
 
 
@@ -69,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from the latest restart and the output store")  # fmt: skip
     r.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="stop after N steps (a batch-job chunk); then --resume")  # fmt: skip
+    r.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N: overrides [bundle] device")  # fmt: skip
+    r.add_argument("--dtype", default=None, choices=_DTYPES,
+                   help="nets' precision, overrides [bundle] dtype (default there: auto = "
+                        "bfloat16 only where the device does it natively)")  # fmt: skip
 
     d = sub.add_parser("demo", parents=[common],
                        help="Europe demo: cube, 24 months from 2015-01, quicklooks")  # fmt: skip
@@ -77,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--bundle", type=Path, default=None,
                    help="weights bundle (default: WORKDIR/weights/demo)")  # fmt: skip
     d.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    d.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    d.add_argument("--dtype", default="auto", choices=_DTYPES,
+                   help="nets' precision (default auto: bfloat16 only where the device does "
+                        "it natively and fast, else float32)")  # fmt: skip
 
     w = sub.add_parser("world", parents=[common], help="generate a surrogate-world cube")
     w.add_argument("--out", type=Path, required=True, help="cube path (Zarr, must not exist)")
@@ -89,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--years", type=int, nargs=2, metavar=("Y0", "Y1"), default=(1960, 2020))
     w.add_argument("--seed", type=int, default=0)
 
-    for name, what in (("train", "train an emulator (emulator.training)"),
-                       ("evaluate", "evaluate a bundle (emulator.evaluate)")):  # fmt: skip
+    for name, what in (("train", "train an emulator (landbc.emulator.training)"),
+                       ("evaluate", "evaluate a bundle (landbc.emulator.evaluate)")):  # fmt: skip
         # Arguments pass through untouched (their own --help included).
         sub.add_parser(name, help=what, add_help=False)
 
@@ -127,10 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .config import load_config
+    from .config import ConfigError, load_config
     from .driver import run
 
     cfg = load_config(args.config)
+    overrides = {k: getattr(args, k) for k in ("device", "dtype") if getattr(args, k) is not None}
+    if overrides:
+        try:
+            cfg = cfg.with_(**overrides)
+        except ConfigError as e:
+            given = " ".join(f"--{k} {v}" for k, v in overrides.items())
+            raise ConfigError(f"{e} (given on the command line: {given})") from None
     summary = run(cfg, resume=args.resume, progress=not args.quiet, max_steps=args.max_steps)
     log.info("output: %s (%d/%d steps)", summary.output, summary.completed_steps,
              summary.steps_total)  # fmt: skip

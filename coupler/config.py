@@ -1,12 +1,16 @@
 """The run configuration: a small TOML file, validated before anything runs.
 
-    [bundle]   path = "../weights/demo"    device = "cpu"    dtype = "float32"
+    [bundle]   path = "../weights/demo"    device = "cpu"    dtype = "auto"
     [domain]   grid = "cube"               (or lat_south, lat_north, lon_west, lon_east)
     [period]   start = "2015-01"           steps = 24
     [run]      direction = "forward"
     [forcing]  cube = "../data/europe.zarr"
     [output]   store = "../output/demo/bc.zarr"   restart_dir = "../output/demo/restarts"
                restart_every = 12          overwrite = true
+
+`dtype = "auto"` (the default) runs the nets in bfloat16 only where the device
+does it natively and fast, float32 elsewhere (`landbc.emulator.precision`
+decides when the run starts, and logs why); "float32" or "bfloat16" pin it.
 
 Relative paths are relative to the config file. Every error names the key, the
 expected and the found value; unknown sections and keys are errors too, since a
@@ -22,9 +26,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from landbc.emulator.precision import DTYPE_CHOICES
+
 from . import calendar as cal
 
-DTYPES = ("float32", "bfloat16")
+DTYPES = DTYPE_CHOICES  # "auto", "float32", "bfloat16"
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 BOX_KEYS = ("lat_south", "lat_north", "lon_west", "lon_east")
 
@@ -35,7 +41,7 @@ class ConfigError(ValueError):
 
 # section -> key -> (required, default). `domain` is special-cased below.
 _SCHEMA: dict[str, dict[str, tuple[bool, Any]]] = {
-    "bundle": {"path": (True, None), "device": (False, "cpu"), "dtype": (False, "float32")},
+    "bundle": {"path": (True, None), "device": (False, "cpu"), "dtype": (False, "auto")},
     "domain": {"grid": (False, None), **{k: (False, None) for k in BOX_KEYS}},
     "period": {"start": (True, None), "steps": (True, None)},
     "run": {"direction": (False, cal.FORWARD)},
@@ -60,7 +66,7 @@ class RunConfig:
     start: tuple[int, int]
     steps: int
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "auto"  # resolved to float32/bfloat16 when the run starts
     box: tuple[float, float, float, float] | None = None  # None: the whole cube grid
     direction: str = cal.FORWARD
     restart_dir: Path | None = None  # None: <store parent>/restarts
@@ -231,7 +237,8 @@ class RunConfig:
         if not _DEVICE_RE.match(str(self.device)):
             raise err("bundle.device", '"cpu", "cuda" or "cuda:N"', self.device)
         if self.dtype not in DTYPES:
-            raise err("bundle.dtype", " or ".join(f'"{d}"' for d in DTYPES), self.dtype)
+            choices = ", ".join(f'"{d}"' for d in DTYPES[:-1]) + f' or "{DTYPES[-1]}"'
+            raise err("bundle.dtype", choices, self.dtype)
         if self.direction not in cal.DIRECTIONS:
             raise err("run.direction", '"forward" or "backward"', self.direction)
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
@@ -301,7 +308,7 @@ DEMO_YEARS = (1960, 2020)
 
 
 def demo_config(workdir: str | Path = ".", bundle: str | Path | None = None,
-                device: str = "cpu", dtype: str = "float32") -> RunConfig:  # fmt: skip
+                device: str = "cpu", dtype: str = "auto") -> RunConfig:  # fmt: skip
     """The run `landbc demo` makes (and examples/demo.toml describes): 24 months
     forward from 2015-01 over the whole Europe cube, restarts every 12 steps."""
     w = Path(workdir).resolve()

@@ -32,6 +32,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from landbc.emulator.cube import Cube
 from landbc.emulator.grid import BoxError, Grid, box_window, coarse_window
+from landbc.emulator.precision import dtype_name
 
 from . import calendar as cal
 from .config import ConfigError, RunConfig
@@ -122,6 +123,20 @@ def _check_period(cfg: RunConfig, cube: Cube) -> None:
         )
 
 
+def _check_resumed_precision(store: OutputStore, nets: dict[str, str]) -> None:
+    """A resumed run may land on another machine, where dtype "auto" resolves
+    differently (bfloat16 on an AMX node, float32 on an AVX2 one). That is allowed
+    (the state is float32 either way), but the continuation is then not bit-identical
+    to an uninterrupted run: say so. Stores from before this record pass silently."""
+    recorded = {k: store.root.attrs.get(k) for k in nets}
+    differ = [f"{k} {recorded[k]} -> {v}" for k, v in nets.items() if recorded[k] not in (None, v)]
+    if differ:
+        log.warning("resuming %s with other nets settings than it was started with (%s): the "
+                    "continued steps are not bit-identical to an uninterrupted run; set "
+                    "[bundle] dtype/device (or --dtype/--device) to pin them", store.path,
+                    ", ".join(differ))  # fmt: skip
+
+
 def _load_emulator_api():
     # Imported lazily: the CLI's other commands must work without torch import costs.
     from landbc.emulator.api import BoundaryConditionEmulator
@@ -205,12 +220,16 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
             raise ValueError(f"{rpath}: restart grid {emu.grid.describe()}, expected the run's "
                              f"{grid.describe()}")  # fmt: skip
 
-    if store is None:
+    # What the nets run in, as resolved for this machine ([bundle.dtype] may be "auto").
+    nets = {"nets_device": str(emu.device), "nets_dtype": dtype_name(emu.dtype)}
+    if store is not None:
+        _check_resumed_precision(store, nets)
+    else:
         manifest = getattr(emu, "manifest", None) or {}
         store = OutputStore.create(
             cfg.store, grid, cfg.start, cfg.steps, cfg.direction, overwrite=cfg.overwrite,
             attrs={"bundle": str(cfg.bundle), "bundle_name": str(manifest.get("name", "")),
-                   "cube": str(cfg.cube), "config": cfg.source},
+                   "cube": str(cfg.cube), "config": cfg.source, **nets},
         )  # fmt: skip
         # A fresh run: old restarts of these months would mislead a later --resume.
         for ym, path in list_restarts(restart_dir).items():
@@ -223,7 +242,7 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
         log.info(
             "running %d steps %s..%s %s on %s (%s, %s) into %s",
             last - first, cal.format_month(*months[first]), cal.format_month(*months[last - 1]),
-            cfg.direction, grid.describe(), cfg.device, cfg.dtype, cfg.store,
+            cfg.direction, grid.describe(), nets["nets_device"], nets["nets_dtype"], cfg.store,
         )  # fmt: skip
     step_times: list[float] = []
     # Log lines go through tqdm.write while the bar is shown, so they do not tear it.

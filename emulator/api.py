@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import bundle as bundle_mod
-from . import catalog, safetensors
+from . import catalog, precision, safetensors
 from .grid import Grid
 
 log = logging.getLogger(__name__)
@@ -35,21 +35,18 @@ class InputError(ValueError):
     """Bad input to the emulator; the message names the variable, expected and found."""
 
 
-def _parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    table = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-        torch.float32: torch.float32,
-        torch.bfloat16: torch.bfloat16,
-    }
-    if dtype not in table:
-        raise InputError(f"dtype: expected 'float32' or 'bfloat16', found {dtype!r}")
-    return table[dtype]
+def _parse_dtype(dtype: str | torch.dtype, device: torch.device) -> tuple[torch.dtype, str]:
+    """The nets' dtype and why: `precision.resolve_dtype` decides, as everywhere."""
+    try:
+        return precision.resolve_dtype(dtype, device)
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 
-def _parse_device(device: str | torch.device) -> torch.device:
+def parse_device(device: str | torch.device) -> torch.device:
+    """A device string ("cpu", "cuda", "cuda:N") → a torch.device that exists here.
+
+    Anything else, or a CUDA device this machine lacks, is an InputError."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
@@ -138,12 +135,18 @@ class BoundaryConditionEmulator:
     """Step-wise emulator of LU, LC and LAI for one domain and one direction."""
 
     def __init__(
-        self, bundle_path: Path, manifest: dict, device: torch.device, dtype: torch.dtype
+        self,
+        bundle_path: Path,
+        manifest: dict,
+        device: torch.device,
+        dtype: torch.dtype,
+        dtype_reason: str = "",
     ) -> None:
         self.bundle_path = bundle_path
         self.manifest = manifest
         self.device = device
         self.dtype = dtype
+        self.dtype_reason = dtype_reason  # why this dtype (precision.resolve_dtype)
         self._stepper: torch.jit.ScriptModule | None = None
         self._direction: str | None = None
         self.grid: Grid | None = None
@@ -156,12 +159,20 @@ class BoundaryConditionEmulator:
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype = "float32",
     ) -> BoundaryConditionEmulator:
-        """Open and verify a bundle (manifest and checksums); nothing is stepped yet."""
+        """Open and verify a bundle (manifest and checksums); nothing is stepped yet.
+
+        `dtype` is the nets' precision: "float32", "bfloat16" (or the torch
+        dtypes), or "auto", which picks bfloat16 only where the device does it
+        natively and fast (`landbc.emulator.precision`; logged with the reason).
+        The default stays "float32" so that the library gives the same numbers on
+        every machine unless asked otherwise; the command line defaults to "auto".
+        bfloat16 requested where it is slow is honoured, with a warning.
+        """
         path = Path(path)
-        dev = _parse_device(device)
-        dt = _parse_dtype(dtype)
+        dev = parse_device(device)
+        dt, why = _parse_dtype(dtype, dev)
         manifest = bundle_mod.verify(path)
-        return cls(path, manifest, dev, dt)
+        return cls(path, manifest, dev, dt, why)
 
     def _load(self, direction: str) -> None:
         if direction not in bundle_mod.DIRECTIONS:

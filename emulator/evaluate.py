@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import catalog
+from . import catalog, precision
 from .api import BoundaryConditionEmulator
 from .bundle import update_metrics
 from .cube import Cube, month_index
@@ -126,7 +126,11 @@ def evaluate(
     device: str = "cpu",
     progress: bool = True,
 ) -> dict:
-    """Run the bundle over `years` of the cube and score it; return the report."""
+    """Run the bundle over `years` of the cube and score it; return the report.
+
+    `dtype` as in `BoundaryConditionEmulator.from_bundle` (float32 by default here
+    too, so that scores are reproducible across machines; `landbc evaluate`
+    defaults to "auto"); the report records the dtype actually used."""
     cube = Cube.open(cube_path)
     emu = BoundaryConditionEmulator.from_bundle(bundle, device=device, dtype=dtype)
     first, last = years
@@ -182,7 +186,9 @@ def evaluate(
         "direction": direction,
         "period": [first, last],
         "domain": grid.describe(),
-        "dtype": dtype,
+        "dtype": precision.dtype_name(emu.dtype),  # as resolved; "auto" is machine-dependent
+        "dtype_requested": dtype if isinstance(dtype, str) else precision.dtype_name(dtype),
+        "device": str(emu.device),
         "land_pixels": int(land.sum()),
         "lu": lu_scores.report(),
         "lc": lc_scores.report(),
@@ -243,7 +249,13 @@ def main(argv: list[str] | None = None) -> dict:
         metavar=("S", "N", "W", "E"),
         help="evaluate on a window of the cube",
     )
-    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=precision.DTYPE_CHOICES,
+        help="nets' precision (default auto: bfloat16 only where the device does it "
+        "natively and fast, else float32)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, help="write the report as JSON here")
     p.add_argument(

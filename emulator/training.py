@@ -9,8 +9,12 @@ target, so that copying the prior is not enough. LAI is regressed (MSE on
 land) from a noisy prior month. The net inputs are built by `features`, the
 same code the stepper runs.
 
-Training runs under bfloat16 autocast on CPU (AMX makes it ~2x faster than
-fp32 here, measured in the benchmark notes); the exported nets are float32.
+Training runs on `--device` (cpu by default, or cuda[:N]) under bfloat16
+autocast where that device does bf16 natively and fast, in float32 elsewhere
+(`--dtype auto`, decided by `precision`: on an AMX CPU bf16 is ~2x faster than
+fp32, on an AVX2-only one it is emulated and many times slower). The exported
+nets are float32 whatever was used, and the bundle's training record says what
+was.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import bundle, catalog, features
+from . import bundle, catalog, features, precision
+from .api import parse_device
 from .cube import Cube, month_index
 from .grid import Grid
 from .nets import UNet
@@ -59,7 +64,8 @@ class TrainConfig:
     noise: float = 0.10
     tile: int = 256
     seed: int = 0
-    bf16: bool = True
+    dtype: str = "auto"  # autocast dtype: "auto", "float32" or "bfloat16" (precision.py)
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
     base: int = 16
     extra: dict = field(default_factory=dict)
 
@@ -86,6 +92,12 @@ class TrainConfig:
         for d in self.directions:
             if d not in DIRECTION_SIGN:
                 raise ValueError(f"directions: expected forward/backward, found {d!r}")
+        precision.parse_dtype(self.dtype, "dtype")
+        self.torch_device()
+
+    def torch_device(self) -> torch.device:
+        """The training device, checked (a ValueError names what is wrong)."""
+        return parse_device(self.device)
 
 
 # ------------------------------------------------------------------ data
@@ -322,14 +334,35 @@ def _optimiser(net: torch.nn.Module, cfg: TrainConfig, iters: int):
     return opt, sched
 
 
-def _autocast(cfg: TrainConfig):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16)
+def _autocast(device: torch.device, dtype: torch.dtype):
+    """bf16 autocast on the training device; a no-op in float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
+
+
+def _to(x, device: torch.device):
+    """A batch (dicts and lists of tensors) on the training device."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    if isinstance(x, dict):
+        return {k: _to(v, device) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_to(v, device) for v in x]
+    return x
 
 
 def train_lu_lc(
-    sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict, gen: torch.Generator
+    sampler: PatchSampler,
+    sign: int,
+    cfg: TrainConfig,
+    norm: dict,
+    gen: torch.Generator,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[UNet, UNet, dict]:
-    """Train the LU net, then the LC net, for one direction."""
+    """Train the LU net, then the LC net, for one direction, on `device` under
+    `dtype` autocast. Batches are drawn and corrupted on the CPU (the random
+    streams do not depend on the device), then moved; the nets come back on the CPU."""
+    device = device or torch.device("cpu")
     lu_net = UNet(
         features.N_LU_INPUTS, catalog.N_LU, base=cfg.base, prior_channel=features.LU_PRIOR_CHANNEL
     )
@@ -339,23 +372,26 @@ def train_lu_lc(
     history = {}
     f = sampler.f
     for which, net, iters in (("lu", lu_net, cfg.iters_lu), ("lc", lc_net, cfg.iters_lc)):
+        net.to(device)
         opt, sched = _optimiser(net, cfg, iters)
         net.train()
         losses = []
         bar = _bar(f"{which} {'forward' if sign > 0 else 'backward'}", iters)
         for _ in bar:
             batch = sampler.yearly(sign, cfg.batch)
-            static = _static_inputs(batch, norm)
-            land = batch["static"]["land_mask"]
             steps = batch["steps"]
-            loss = torch.zeros(())
             if which == "lu":
                 prior = corrupt_classes(steps[0]["lu"], catalog.N_LU, cfg, gen)
             else:
                 prior = corrupt_classes(steps[0]["lc"], catalog.N_LC, cfg, gen)
+            batch, prior = _to(batch, device), prior.to(device)
+            static = _static_inputs(batch, norm)
+            land = batch["static"]["land_mask"]
+            steps = batch["steps"]
+            loss = torch.zeros((), device=device)
             for k in range(1, cfg.unroll + 1):
                 cur, prev = steps[k], steps[k - 1]
-                with _autocast(cfg):
+                with _autocast(device, dtype):
                     if which == "lu":
                         x = features.lu_inputs(
                             static,
@@ -390,12 +426,20 @@ def train_lu_lc(
             history[which]["final_loss"] or 0.0,
             iters,
         )
-    return lu_net.eval(), lc_net.eval(), history
+    return lu_net.cpu().eval(), lc_net.cpu().eval(), history
 
 
 def train_lai(
-    sampler: PatchSampler, sign: int, cfg: TrainConfig, norm: dict, gen: torch.Generator
+    sampler: PatchSampler,
+    sign: int,
+    cfg: TrainConfig,
+    norm: dict,
+    gen: torch.Generator,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[UNet, dict]:
+    """Train the LAI net for one direction (devices and dtypes as `train_lu_lc`)."""
+    device = device or torch.device("cpu")
     net = UNet(
         features.N_LAI_INPUTS,
         1,
@@ -406,20 +450,23 @@ def train_lai(
     )
     with torch.no_grad():  # start from LAI ≈ prior: gain 1 on (prior - mean)/std, + mean/std
         net.head.bias.fill_(norm["lai"][0] / norm["lai"][1])
+    net.to(device)
     opt, sched = _optimiser(net, cfg, cfg.iters_lai)
     net.train()
     losses = []
     bar = _bar(f"lai {'forward' if sign > 0 else 'backward'}", cfg.iters_lai)
     for _ in bar:
         batch = sampler.monthly(sign, cfg.batch)
-        static = _static_inputs(batch, norm)
-        land = batch["static"]["land_mask"].bool()
         steps = batch["steps"]
         prior = steps[0]["lai"] * (
             1 + cfg.noise * torch.randn(steps[0]["lai"].shape, generator=gen)
         )
-        prior = prior.clamp_min(0)
-        loss = torch.zeros(())
+        prior = prior.clamp_min(0).to(device)
+        batch = _to(batch, device)
+        static = _static_inputs(batch, norm)
+        land = batch["static"]["land_mask"].bool()
+        steps = batch["steps"]
+        loss = torch.zeros((), device=device)
         for k in range(1, cfg.unroll + 1):
             cur = steps[k]
             preds = []
@@ -438,7 +485,7 @@ def train_lai(
                     norm,
                 )
                 preds.append(x)
-            with _autocast(cfg):
+            with _autocast(device, dtype):
                 y = net(torch.cat(preds))
             lai = features.lai_from_output(y.float(), norm)
             err = (lai - cur["lai"]) / norm["lai"][1]
@@ -453,7 +500,7 @@ def train_lai(
         hist["final_loss"] or 0.0,
         cfg.iters_lai,
     )
-    return net.eval(), hist
+    return net.cpu().eval(), hist
 
 
 def export_stepper(
@@ -531,6 +578,9 @@ def train(cfg: TrainConfig) -> Path:
     cfg.validate(cube)
     if cfg.out.exists() and any(cfg.out.iterdir()):
         raise FileExistsError(f"output bundle {cfg.out} exists and is not empty")
+    device = cfg.torch_device()
+    dtype, why = precision.resolve_dtype(cfg.dtype, device, what="dtype")
+    log.info("training on %s in %s autocast (%s)", device, precision.dtype_name(dtype), why)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -547,8 +597,8 @@ def train(cfg: TrainConfig) -> Path:
     steppers, history = {}, {}
     for direction in cfg.directions:
         sign = DIRECTION_SIGN[direction]
-        lu, lc, h = train_lu_lc(sampler, sign, cfg, norm, gen)
-        lai, h_lai = train_lai(sampler, sign, cfg, norm, gen)
+        lu, lc, h = train_lu_lc(sampler, sign, cfg, norm, gen, device, dtype)
+        lai, h_lai = train_lai(sampler, sign, cfg, norm, gen, device, dtype)
         history[direction] = {**h, "lai": h_lai}
         steppers[direction] = export_stepper(lu, lc, lai, norm, sign, cfg, cube.grid, sea_lc)
     attrs = dict(cube.root.attrs)
@@ -564,6 +614,13 @@ def train(cfg: TrainConfig) -> Path:
         },
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "history": history,
+        # what training ran in, as resolved here (config.dtype is what was asked for)
+        "precision": {
+            "device": str(device),
+            "dtype": precision.dtype_name(dtype),
+            "requested": cfg.dtype,
+            "reason": why,
+        },
         "wall_time_s": round(time.time() - t0, 1),
         "licence": "weights: Apache-2.0; trained on surrogate data (see data.provenance)",
     }
@@ -614,7 +671,14 @@ def main(argv: list[str] | None = None) -> Path:
         help="weight of the cross-entropy on changed pixels",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-bf16", action="store_true", help="train in float32")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=precision.DTYPE_CHOICES,
+        help="autocast precision (default auto: bfloat16 only where the device does it "
+        "natively and fast, else float32)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     a = p.parse_args(argv)
     cfg = TrainConfig(
         cube=a.cube,
@@ -633,6 +697,7 @@ def main(argv: list[str] | None = None) -> Path:
         lr=a.lr,
         change_weight=a.change_weight,
         seed=a.seed,
-        bf16=not a.no_bf16,
+        dtype=a.dtype,
+        device=a.device,
     )
     return train(cfg)

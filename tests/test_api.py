@@ -139,7 +139,7 @@ def test_unavailable_device_and_dtype_are_refused(tiny_bundle):
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="CUDA is not available"):
             BoundaryConditionEmulator.from_bundle(tiny_bundle, device="cuda:0")
-    with pytest.raises(InputError, match="dtype: expected 'float32' or 'bfloat16'"):
+    with pytest.raises(InputError, match="dtype: expected 'auto', 'float32' or 'bfloat16'"):
         BoundaryConditionEmulator.from_bundle(tiny_bundle, dtype="float16")
     with pytest.raises(InputError, match="device: expected"):
         BoundaryConditionEmulator.from_bundle(tiny_bundle, device="tpu")

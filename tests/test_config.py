@@ -80,7 +80,7 @@ store = "o.zarr"
     assert cfg.box is None and cfg.bundle == Path("/abs/bundle")
     assert (cfg.device, cfg.dtype, cfg.direction, cfg.restart_every) == (
         "cpu",
-        "float32",
+        "auto",  # bf16 only where native: resolved when the run starts
         "forward",
         0,
     )
@@ -140,7 +140,7 @@ BAD = [
         "dtype",
         lambda t: _edit(t, 'dtype = "float32"', 'dtype = "float16"'),
         "bundle.dtype",
-        ["bfloat16", "float16"],
+        ['"auto"', "bfloat16", "float16"],
     ),
     (
         "restart_every",

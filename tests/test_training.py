@@ -99,6 +99,13 @@ def test_trained_bundle_records_its_data_and_history(tiny_bundle):
     for d in ("forward", "backward"):
         for net in ("lu", "lc", "lai"):
             assert m["training"]["history"][d][net]["iters"] == 2
+    # what training ran in: --dtype auto (the default), resolved on this machine
+    from landbc.emulator.precision import bf16_decision
+
+    rec = m["training"]["precision"]
+    assert rec["requested"] == "auto" and rec["device"] == "cpu"
+    assert rec["dtype"] == bf16_decision("cpu").name and rec["reason"].startswith("auto: ")
+    assert m["training"]["config"]["dtype"] == "auto" and "bf16" not in m["training"]["config"]
 
 
 def test_reexport_keeps_the_weights(tiny_bundle, tiny_cube, tmp_path):
