@@ -98,6 +98,26 @@ class UNet(nn.Module):
         return y
 
 
+def unet_from_scripted(scripted: torch.jit.ScriptModule) -> UNet:
+    """A plain `UNet` with the architecture and weights of a scripted one.
+
+    Re-exporting a bundle goes through this, so the new TorchScript files carry
+    this landbc's qualified names (`landbc.emulator.nets.UNet`) rather than
+    those the old file was scripted with (`emulator.nets.UNet` before 0.2).
+    """
+    net = UNet(
+        int(scripted.in_channels),
+        int(scripted.out_channels),
+        base=int(scripted.head.weight.shape[1]),
+        levels=int(scripted.min_multiple).bit_length() - 1,
+        head="softplus" if bool(scripted.softplus_head) else "logits",
+        prior_channel=int(scripted.prior_channel),
+    )
+    net.load_state_dict(scripted.state_dict())
+    # the mode too: BatchNorm in training mode would normalise by batch statistics
+    return net.train(bool(scripted.training))
+
+
 def flops_per_pixel(net: UNet) -> float:
     """Multiply-adds ×2 of the convolutions per output pixel (analytic count)."""
     total = 0.0

@@ -35,7 +35,7 @@ from . import bundle, catalog, features, precision
 from .api import parse_device
 from .cube import Cube, month_index
 from .grid import Grid
-from .nets import UNet
+from .nets import UNet, unet_from_scripted
 from .stepper import BACKWARD, FORWARD, Stepper
 
 log = logging.getLogger(__name__)
@@ -542,9 +542,9 @@ def reexport(src: str | Path, out: str | Path) -> Path:
     for direction, entry in manifest["directions"].items():
         old = torch.jit.load(str(src / entry["file"]), map_location="cpu")
         new = Stepper(
-            old.lu_net,
-            old.lc_net,
-            old.lai_net,
+            unet_from_scripted(old.lu_net),
+            unet_from_scripted(old.lc_net),
+            unet_from_scripted(old.lai_net),
             manifest["normalisation"],
             DIRECTION_SIGN[direction],
             tile=manifest["tiling"]["tile"],

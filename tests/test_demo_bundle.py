@@ -1,6 +1,7 @@
 """The committed demo bundle: it verifies, describes its training, and steps."""
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import numpy as np
 from landbc.emulator import bundle
 from landbc.emulator.api import BoundaryConditionEmulator
 from landbc.emulator.cube import Cube
+from landbc.emulator.training import reexport
 
 DEMO = Path(__file__).resolve().parents[1] / "weights" / "demo"
 
@@ -38,3 +40,35 @@ def test_demo_bundle_steps_both_directions_on_the_tiny_cube(tiny_cube):
         assert (out["lu"][land] == truth["lu"][land]).mean() > 0.9, direction
         assert np.isfinite(out["lai"]).all() and out["lai"].max() < 15
         json.dumps({k: float(v.mean()) for k, v in out.items()})
+
+
+def _scripted_modules(stepper_file: Path) -> set[str]:
+    """The Python modules a TorchScript file's classes were scripted from."""
+    names = zipfile.ZipFile(stepper_file).namelist()
+    return {
+        n.split("/code/__torch__/")[1].rsplit("/", 1)[0] for n in names if "/code/__torch__/" in n
+    }
+
+
+def test_bundle_scripted_before_the_rename_loads_and_reexports_with_new_names(tiny_cube, tmp_path):
+    """The committed demo bundle was scripted when the modules were `emulator.*`; it
+    still loads and steps (above). Re-exported, its files carry `landbc.emulator.*`
+    and give the same fields bit for bit."""
+    old_modules = _scripted_modules(DEMO / "stepper_forward.pt")
+    assert "emulator" in old_modules and not any(m.startswith("landbc") for m in old_modules)
+
+    new = reexport(DEMO, tmp_path / "demo")
+    for direction in ("forward", "backward"):
+        modules = _scripted_modules(new / f"stepper_{direction}.pt")
+        assert "landbc/emulator" in modules, sorted(modules)
+        assert not any(m == "emulator" or m.startswith("emulator/") for m in modules)
+
+    cube = Cube.open(tiny_cube)
+    start = (2001, 12)
+    outs = []
+    for path in (DEMO, new):
+        emu = BoundaryConditionEmulator.from_bundle(path, dtype="float32")
+        emu.initialise(cube.grid, cube.static(), cube.truth(*start), *start, "forward")
+        outs.append(emu.step(cube.forcing(2002, 1)).numpy())
+    for name in outs[0]:
+        np.testing.assert_array_equal(outs[0][name], outs[1][name], err_msg=name)
