@@ -9,6 +9,8 @@ test` or `cmake --build build/cpp`, see cpp/README.md); both load the same
 TorchScript steppers and give bit-identical results.
 """
 
+from importlib.metadata import version as _version
+
 import torch  # noqa: F401  (loads libtorch and its pybind11 casters before landbc._cpp)
 
 from landbc.emulator.api import BoundaryConditionEmulator, InputError, StepResult
@@ -16,4 +18,4 @@ from landbc.emulator.bundle import BundleError
 from landbc.emulator.grid import Grid
 
 __all__ = ["BoundaryConditionEmulator", "BundleError", "Grid", "InputError", "StepResult"]
-__version__ = "0.1.0"
+__version__ = _version("landbc")  # one source: pyproject.toml

@@ -28,6 +28,14 @@ DEMO = Path(__file__).resolve().parents[1] / "weights" / "demo"
 STARTS = {"forward": (2000, 12), "backward": (2002, 12)}
 
 
+def test_one_version_for_both_fronts():
+    """The C++ library takes its version from CMake's project(VERSION); the Python
+    package from pyproject.toml: they must name the same release."""
+    import landbc
+
+    assert _cpp.version() == landbc.__version__
+
+
 @pytest.fixture
 def cube(tiny_cube):
     return Cube.open(tiny_cube)

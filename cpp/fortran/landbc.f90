@@ -405,7 +405,7 @@ contains
     name = f_str(landbc_status_name_c(status))
   end function
 
-  !> Version of the landbc library ('0.1.0').
+  !> Version of the landbc library (e.g. '0.2.0').
   function landbc_version() result(version)
     character(len=:), allocatable :: version
     version = f_str(landbc_version_c())

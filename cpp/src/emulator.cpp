@@ -22,7 +22,7 @@ using nlohmann::json;
 
 namespace landbc {
 
-const char* version() { return "0.1.0"; }
+const char* version() { return LANDBC_VERSION; }  // project(VERSION) in CMakeLists.txt
 
 namespace {
 
@@ -118,11 +118,10 @@ void prepare_nets(torch::jit::Module& stepper, torch::ScalarType dtype) {
   for (const char* name : {"lu_net", "lc_net", "lai_net"}) {
     torch::jit::Module net = stepper.attr(name).toModule();
     auto convert = [&](torch::Tensor t) {
-      const auto type = t.is_floating_point() ? std::optional<torch::ScalarType>(dtype)
-                                              : std::optional<torch::ScalarType>();
-      torch::Tensor out = t.dim() == 4 ? t.to(t.options().dtype(type.value_or(t.scalar_type())),
-                                              false, false, torch::MemoryFormat::ChannelsLast)
-                                       : t.to(type.value_or(t.scalar_type()));
+      const torch::ScalarType type = t.is_floating_point() ? dtype : t.scalar_type();
+      torch::Tensor out = t.dim() == 4 ? t.to(t.options().dtype(type), false, false,
+                                              torch::MemoryFormat::ChannelsLast)
+                                       : t.to(type);
       t.set_data(out);
     };
     for (const auto& p : net.parameters(/*recurse=*/true)) convert(p);
