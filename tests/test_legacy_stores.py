@@ -80,6 +80,14 @@ def assert_array_meta(a: zarr.Array, want: dict, what: str) -> None:
     assert dict(a.attrs) == want["attrs"], what
 
 
+def assert_decoded_as_before(ds: xr.Dataset, want: dict) -> None:
+    """xarray sees the variables, dims, dtypes and times it saw under zarr 2."""
+    got = {n: {"dims": list(ds[n].dims), "dtype": ds[n].dtype.str} for n in want["variables"]}
+    assert got == want["variables"]
+    assert sorted([*ds.data_vars, *ds.coords]) == sorted(want["variables"])
+    assert [str(t)[:10] for t in ds["time"].values] == want["time"]
+
+
 def _digest(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -138,13 +146,7 @@ def test_cube_api_reads_the_legacy_cube():
 def test_cube_opens_with_xarray_as_before():
     want = EXPECTED["cube"]
     with xr.open_zarr(CUBE) as ds:  # CF decoding, as a user opens it
-        got = {
-            n: {"dims": list(ds[n].dims), "dtype": ds[n].dtype.str}
-            for n in want["xarray"]["variables"]
-        }
-        assert got == want["xarray"]["variables"]
-        assert sorted([*ds.data_vars, *ds.coords]) == sorted(want["xarray"]["variables"])
-        assert [str(t)[:10] for t in ds["time"].values] == want["xarray"]["time"]
+        assert_decoded_as_before(ds, want["xarray"])
         assert ds.attrs == want["attrs"]
     with xr.open_zarr(CUBE, decode_cf=False) as raw:  # the stored values themselves
         for n in [*raw.data_vars, *raw.coords]:
@@ -220,13 +222,7 @@ def test_output_store_opens_with_xarray_as_before():
     want = EXPECTED["store"]
     with xr.open_zarr(STORE) as ds:
         assert ds.attrs == want["attrs"] and ds.attrs["completed_steps"] == 3
-        got = {
-            n: {"dims": list(ds[n].dims), "dtype": ds[n].dtype.str}
-            for n in want["xarray"]["variables"]
-        }
-        assert got == want["xarray"]["variables"]
-        assert sorted([*ds.data_vars, *ds.coords]) == sorted(want["xarray"]["variables"])
-        assert [str(t)[:10] for t in ds["time"].values] == want["xarray"]["time"]
+        assert_decoded_as_before(ds, want["xarray"])
         # class maps stay uint8 (class 0 is not masked); the written steps are the stored bytes
         assert ds["lu"].dtype == np.uint8 and ds["lai"].dtype == np.float32
         for i, fields in want["steps"].items():
