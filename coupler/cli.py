@@ -5,6 +5,7 @@
     landbc demo [--workdir DIR] [--dtype T]       Europe cube, 24 months from 2015-01, quicklooks
     landbc world --out PATH [--box S N W E] ...   generate a surrogate-world cube
     landbc train ... | landbc evaluate ...        training / evaluation against baselines
+    landbc bias-adjust CUBE --reference R ...     forcing moved to a reference climatology
     landbc export BUNDLE --out NEW                re-script a bundle's nets with this code
     landbc inspect BUNDLE                         describe a weights bundle
     landbc host-inputs CUBE --bundle B --out DIR  input files for the example C++/Fortran hosts
@@ -104,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
                        ("evaluate", "evaluate a bundle (landbc.emulator.evaluate)")):  # fmt: skip
         # Arguments pass through untouched (their own --help included).
         sub.add_parser(name, help=what, add_help=False)
+
+    b = sub.add_parser("bias-adjust", parents=[common],
+                       help="move monthly forcing onto a reference climatology")  # fmt: skip
+    b.add_argument("cube", type=Path, help="cube whose forcing is adjusted (left unchanged)")
+    b.add_argument("--reference", type=Path, required=True,
+                   help="cube with the reference climate (same coarse grid)")  # fmt: skip
+    b.add_argument("--years", type=int, nargs=2, required=True, metavar=("FIRST", "LAST"),
+                   help="historical period of both climatologies (inclusive)")  # fmt: skip
+    b.add_argument("--out", type=Path, required=True, help="adjusted cube (must not exist)")
 
     x = sub.add_parser("export", parents=[common],
                        help="rebuild a bundle's steppers with this landbc's code")  # fmt: skip
@@ -216,6 +226,14 @@ def cmd_world(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bias_adjust(args: argparse.Namespace) -> int:
+    from landbc.emulator.bias import bias_adjust_cube
+
+    bias_adjust_cube(args.cube, args.reference, args.out, tuple(args.years))
+    log.info("adjusted cube written: %s", args.out)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from landbc.emulator.training import reexport
 
@@ -262,6 +280,7 @@ _COMMANDS = {
     "run": cmd_run,
     "demo": cmd_demo,
     "world": cmd_world,
+    "bias-adjust": cmd_bias_adjust,
     "export": cmd_export,
     "inspect": cmd_inspect,
     "host-inputs": cmd_host_inputs,

@@ -181,7 +181,7 @@ class OutputStore:
             raise FileNotFoundError(f"output store {path} does not exist")
         if not is_output_store(path):
             raise ValueError(f"{path} is not a landbc output store (no {MARKER} attribute)")
-        return cls(path, zarr.open_group(str(path), mode=mode, zarr_format=zarrstore.ZARR_FORMAT))
+        return cls(path, zarrstore.open_group(path, mode))
 
     # -- state ---------------------------------------------------------------
     @property

@@ -61,7 +61,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import zarr
 
 from . import catalog, cube, zarrstore
 from .grid import Grid
@@ -1151,7 +1150,7 @@ def generate_world(
     log.info("surrogate world: %s, years %d..%d, seed %d", grid.describe(), y0, y1, seed)
     try:
         stats = _generate(tmp, grid, (y0, y1), seed, progress)
-        root = zarr.open_group(str(tmp), mode="r+", zarr_format=zarrstore.ZARR_FORMAT)
+        root = zarrstore.open_group(tmp)
         root.attrs["stats"] = stats
         cube.finalize_cube(tmp)
         os.rename(tmp, path)

@@ -33,6 +33,12 @@ def create_group(path: str | Path, attrs: Mapping[str, Any]) -> zarr.Group:
     return root
 
 
+def open_group(path: str | Path, mode: str = "r+") -> zarr.Group:
+    """An existing landbc store, opened from its own metadata (not the consolidated
+    copy, which a writer re-consolidates after changing attributes)."""
+    return zarr.open_group(str(path), mode=mode, zarr_format=ZARR_FORMAT)
+
+
 def add_coordinate(root: zarr.Group, name: str, values: np.ndarray, cf: Mapping) -> None:
     """A one-dimensional coordinate array `name` (one chunk), with CF attributes."""
     values = np.asarray(values)
