@@ -26,6 +26,9 @@ py::dict grid_to_dict(const landbc::Grid& g) {
 }  // namespace
 
 PYBIND11_MODULE(_cpp, m) {
+  // torch's Python module registers the tensor type the casters convert to; import it
+  // here, so that `import landbc` need not (the CLI starts without torch).
+  py::module_::import("torch");
   m.doc() = "landbc C++ core (landbc::Emulator) for Python; see cpp/README.md";
   m.def("version", &landbc::version);
   m.def("sha256_file", &landbc::sha256_file);
