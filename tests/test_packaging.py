@@ -8,6 +8,7 @@ that would put a top-level `emulator` or `coupler` into site-packages fails here
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,12 +17,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _clear_setuptools_build() -> None:
+    """setuptools builds in <source>/build/lib and never deletes from it: a module
+    removed from the tree would still be in the next wheel. Only its own folders go
+    (build/ also holds the CMake trees)."""
+    for stale in (ROOT / "build").glob("lib"):
+        shutil.rmtree(stale)
+    for stale in (ROOT / "build").glob("bdist.*"):
+        shutil.rmtree(stale)
+
+
 def test_wheel_installs_only_the_landbc_package(tmp_path):
+    _clear_setuptools_build()
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "--wheel-dir", str(tmp_path), str(ROOT)],
         check=True, capture_output=True, cwd=tmp_path,
     )  # fmt: skip
+    _clear_setuptools_build()
     (wheel,) = tmp_path.glob("landbc-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names}
