@@ -172,6 +172,22 @@ LUH2_TO_LU: dict[str, tuple[int, ...]] = {
     "range": (3,),
 }
 
+# Land-use classes that scenarios move pixels between (ocean, sparse and water never
+# change), and the one that takes the rest of a cell's changeable pixels when
+# decoding counts from LUH2 (its natural share also covers vegetated sparse land).
+LU_CHANGEABLE: tuple[int, ...] = (1, 2, 3, 4, 5)
+LU_RESIDUAL = 5
+
+
+def luh2_to_lu_matrix() -> list[list[float]]:
+    """(N_LU, N_LUH2) 0/1 matrix summing LUH2 state fractions into LU classes (the
+    first class each state feeds: natural non-forest -> unmanaged grass/shrubland)."""
+    m = [[0.0] * N_LUH2 for _ in range(N_LU)]
+    for j, state in enumerate(LUH2_STATES):
+        m[LUH2_TO_LU[state][0]][j] = 1.0
+    return m
+
+
 # --- Variables ---------------------------------------------------------------
 
 STATIC, YEARLY, MONTHLY = "static", "yearly", "monthly"

@@ -17,7 +17,7 @@ from .catalog import N_IGBP, N_KOPPEN, N_LC, N_LU, N_LUH2
 
 # Channel counts, used to build the nets.
 N_STATIC = 3 + N_KOPPEN + N_IGBP
-N_LU_INPUTS = N_STATIC + 2 * N_LU + N_LUH2 + 2
+N_LU_INPUTS = N_STATIC + 3 * N_LU + N_LUH2 + 2
 N_LC_INPUTS = N_STATIC + 2 * N_LU + N_LC
 N_LAI_INPUTS = N_STATIC + N_LC + 1 + 3 + 2 + 1 + 1
 # Where each net's prior starts in its input stack (the nets add it to their output).
@@ -63,19 +63,23 @@ def lu_inputs(
     static: Tensor,
     prior_lu: Tensor,
     prior_lu_coarse: Tensor,
+    need: Tensor,
     luh2_frac: Tensor,
     secma: Tensor,
     secmb: Tensor,
     norm: dict[str, list[float]],
 ) -> Tensor:
     """LU net: statics, the adjacent year's LU (probabilities) and its coarse-cell
-    fractions, the target year's LUH2 states. The mismatch between the prior's
-    coarse fractions and LUH2 says how much must change; statics say where."""
+    fractions, how many pixels of each class the cell gains (+) or loses (-) this
+    year as a share of the cell (`need`: from the scenario-consistent decoding in
+    the stepper, from the truth in training), the target year's LUH2 states. The
+    need says how much changes; the net says where (`decoding.rebalance`)."""
     return torch.cat(
         [
             static,
             prior_lu,
             prior_lu_coarse,
+            need,
             luh2_frac,
             normalise(secma, norm, "secma").unsqueeze(1),
             normalise(secmb, norm, "secmb").unsqueeze(1),

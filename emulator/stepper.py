@@ -15,6 +15,12 @@ one domain wide: once a row of tiles is done, the rows above the next row's
 origin are final and are emitted, so nothing but the state is held for the
 whole domain (principle 5); contributions are summed in a fixed order.
 
+LU is decoded scenario-consistently (`decoding`): the coarse LUH2 fractions fix
+each coarse cell's class counts (within a band of `lu_tolerance` pixels around
+the counts they imply), the LU net's blended probabilities say which pixels
+change, and only that many change. For this the LU probabilities are kept for
+the whole domain for one step, as -16 log p in one byte per class and pixel.
+
 A step is a transaction (principle 4): new fields are computed into locals and
 the state is replaced only at the end.
 """
@@ -23,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import catalog, features
+from . import catalog, decoding, features
 from .grid import tile_origins
 
 FORWARD, BACKWARD = 1, -1
@@ -57,6 +63,8 @@ class Stepper(nn.Module):
     n_lu: int
     n_lc: int
     state_names: list[str]
+    lu_residual: int
+    lu_tolerance: float
 
     def __init__(
         self,
@@ -71,6 +79,7 @@ class Stepper(nn.Module):
         sea_lc: int = 15,
         stride: int = 0,
         res: float = 0.05,
+        lu_tolerance: float = 1.0,
     ) -> None:
         super().__init__()
         if direction not in (FORWARD, BACKWARD):
@@ -102,6 +111,15 @@ class Stepper(nn.Module):
         self.register_buffer("lc_is_high", high)
         self.register_buffer("lc_is_low", low)
         self.register_buffer("lc_cover", torch.tensor(catalog.LC_VEGETATION_COVER))
+        # Scenario-consistent LU decoding (decoding.py): LUH2 states summed into LU
+        # classes, the classes scenarios move pixels between, and the band (pixels)
+        # within which a cell keeps last year's count.
+        self.register_buffer("luh2_to_lu", torch.tensor(catalog.luh2_to_lu_matrix()))
+        changeable = torch.zeros(catalog.N_LU, dtype=torch.bool)
+        changeable[list(catalog.LU_CHANGEABLE)] = True
+        self.register_buffer("lu_changeable", changeable)
+        self.lu_residual = catalog.LU_RESIDUAL
+        self.lu_tolerance = float(lu_tolerance)
         # State: empty until init/set_state.
         self.initialised = False
         self.year = 0
@@ -229,9 +247,9 @@ class Stepper(nn.Module):
         lu = self.lu
         lc = self.lc
         if year != self.year:
-            lu = self._tiled(0, self.n_lu, coarse, month, self.lu, self.lc, self.lu)
-            lc = self._tiled(1, self.n_lc, coarse, month, lu, self.lc, self.lu)
-        lai = self._tiled(2, 1, coarse, month, lu, lc, self.lu)
+            lu = self._land_use(coarse, month)
+            lc = self._tiled(1, self.n_lc, coarse, month, lu, self.lc, self.lu, self._none())
+        lai = self._tiled(2, 1, coarse, month, lu, lc, self.lu, self._none())
         sea = self.land_mask == 0
         lu = lu.masked_fill(sea, 0)
         lc = lc.masked_fill(sea, self.sea_lc)
@@ -273,6 +291,40 @@ class Stepper(nn.Module):
             "lai_hv": torch.where(cvh > 0, self.lai / cvh.clamp_min(1e-6), zero_f),
             "lai_lv": torch.where(cvl > 0, self.lai / cvl.clamp_min(1e-6), zero_f),
         }
+
+    # ------------------------------------------------------------- land use
+    def _none(self) -> Tensor:
+        return torch.zeros(0, device=self.blend.device)
+
+    def _land_use(self, coarse: dict[str, Tensor], month: int) -> Tensor:
+        """Next year's LU, scenario-consistent: `decoding.scenario_counts` says how
+        many pixels of each class every coarse cell holds (from last year's counts
+        and the LUH2 fractions), the LU net, told those needs, gives each pixel's
+        class probabilities, and `decoding.rebalance` converts the likeliest pixels."""
+        f = self.coarse_factor
+        h = self.land_mask.shape[0]
+        w = self.land_mask.shape[1]
+        n = self.n_lu
+        prior = decoding.to_cells(self.lu.long(), f)
+        free = decoding.to_cells((self.land_mask > 0) & self.lu_changeable[self.lu.long()], f)
+        counts = torch.zeros(prior.shape[0], n, dtype=torch.int64, device=prior.device)
+        counts.scatter_add_(1, prior, free.long())
+        luh2 = coarse["luh2_frac"]
+        implied = torch.einsum("kj,jyx->kyx", self.luh2_to_lu, luh2) * float(f * f)
+        implied = implied.reshape(n, -1).t()
+        target = decoding.scenario_counts(
+            counts, implied, self.lu_changeable, self.lu_residual, self.lu_tolerance
+        )
+        need = ((target - counts).float() / float(f * f)).t().reshape(n, h // f, w // f)
+        neg_logp = self._tiled(0, n, coarse, month, self.lu, self.lc, self.lu, need)
+        # only cells whose counts change are rebalanced (in float: 4 bytes per class
+        # and pixel there); scores -(-16 log p), rebalance compares differences only
+        act = (target != counts).any(1).nonzero()[:, 0]
+        new = prior.clone()
+        if act.numel() > 0:
+            scores = -decoding.to_cells(neg_logp, f)[act].float()
+            new[act] = decoding.rebalance(scores, prior[act], target[act], free[act])
+        return decoding.from_cells(new, f, h, w).to(torch.uint8)
 
     # ------------------------------------------------------------- tiling
     def _crop(self, x: Tensor, r0: int, c0: int) -> Tensor:
@@ -329,6 +381,7 @@ class Stepper(nn.Module):
         b: Tensor,
         c: Tensor,
         extra: Tensor,
+        need: Tensor,
         origins: list[tuple[int, int]],
     ) -> Tensor:
         crops: dict[str, list[Tensor]] = {}
@@ -353,6 +406,7 @@ class Stepper(nn.Module):
                 static,
                 features.one_hot(tiles["a"], self.n_lu),
                 self._up(extra, origins),
+                self._up(need, origins),
                 self._up(coarse["luh2_frac"], origins),
                 self._up(coarse["secma"][None], origins)[:, 0],
                 self._up(coarse["secmb"][None], origins)[:, 0],
@@ -396,9 +450,12 @@ class Stepper(nn.Module):
         a: Tensor,
         b: Tensor,
         c: Tensor,
+        need: Tensor,
     ) -> Tensor:
-        """Run one net over the domain, blending tiles; return a class map (uint8)
-        or, for LAI, a float32 map.
+        """Run one net over the domain, blending tiles; return for LU the blended
+        class probabilities as -16 log p (n, H, W) uint8 (1/16 nat steps down to
+        p = 1e-7, 1 byte per class and pixel), for LC a class map (uint8), for LAI
+        a float32 map.
 
         a, b, c are the net's high-res fields: LU net (prior lu, prior lc, prior lu),
         LC net (new lu, prior lc, prior lu), LAI net (lu, lc, -) with the prior
@@ -421,6 +478,8 @@ class Stepper(nn.Module):
         wsum = torch.zeros(t, width, device=dev)
         is_class = which != 2
         out = torch.zeros(h, w, dtype=torch.uint8 if is_class else torch.float32, device=dev)
+        if which == 0:
+            out = torch.zeros(n_out, h, w, dtype=torch.uint8, device=dev)
         fill = 0
         if which == 1:
             fill = self.sea_lc
@@ -434,7 +493,9 @@ class Stepper(nn.Module):
                         todo.append(batch[i])
                 y = torch.zeros(0, device=dev)
                 if len(todo) > 0:
-                    y = self._net(which, self._inputs(which, coarse, month, a, b, c, extra, todo))
+                    y = self._net(
+                        which, self._inputs(which, coarse, month, a, b, c, extra, need, todo)
+                    )
                 k = 0
                 for i in range(len(batch)):
                     off = batch[i][1] - cols[0]
@@ -450,7 +511,11 @@ class Stepper(nn.Module):
             if rb > ra:
                 c_lo = -cols[0]
                 band = acc[:, ra - r0 : rb - r0, c_lo : c_lo + w]
-                if is_class:
+                if which == 0:
+                    p = band / wsum[ra - r0 : rb - r0, c_lo : c_lo + w]
+                    q = (-16.0 * torch.log(p.clamp_min(1e-7))).round().clamp(0, 255)
+                    out[:, ra:rb] = q.to(torch.uint8)
+                elif is_class:
                     out[ra:rb] = band.argmax(dim=0).to(torch.uint8)
                 else:
                     out[ra:rb] = band[0] / wsum[ra - r0 : rb - r0, c_lo : c_lo + w]

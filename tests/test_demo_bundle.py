@@ -5,6 +5,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from landbc.emulator import bundle
 from landbc.emulator.api import BoundaryConditionEmulator
@@ -12,6 +13,9 @@ from landbc.emulator.cube import Cube
 from landbc.emulator.training import reexport
 
 DEMO = Path(__file__).resolve().parents[1] / "weights" / "demo"
+# The 0.1 demo bundle (scripted as `emulator.*`, argmax LU decoding, trained on
+# 1960-2015): kept so that 0.1 restarts and bundles stay loadable, and tested as such.
+LEGACY = DEMO.parent / "demo-0.1"
 
 
 def test_demo_bundle_verifies_and_records_provenance_and_skill():
@@ -50,13 +54,25 @@ def _scripted_modules(stepper_file: Path) -> set[str]:
     }
 
 
-def test_bundle_scripted_before_the_rename_loads_and_reexports_with_new_names(tiny_cube, tmp_path):
-    """The committed demo bundle was scripted when the modules were `emulator.*`; it
-    still loads and steps (above). Re-exported, its files carry `landbc.emulator.*`
-    and give the same fields bit for bit."""
-    old_modules = _scripted_modules(DEMO / "stepper_forward.pt")
+def test_bundle_scripted_before_the_rename_still_loads_and_steps(tiny_cube):
+    """The 0.1 bundle's files name `emulator.*` modules and carry the 0.1 stepper
+    code: they load and step with this landbc (the code travels in the file)."""
+    old_modules = _scripted_modules(LEGACY / "stepper_forward.pt")
     assert "emulator" in old_modules and not any(m.startswith("landbc") for m in old_modules)
+    cube = Cube.open(tiny_cube)
+    emu = BoundaryConditionEmulator.from_bundle(LEGACY, dtype="float32")
+    emu.initialise(cube.grid, cube.static(), cube.truth(2001, 12), 2001, 12, "forward")
+    out = emu.step(cube.forcing(2002, 1)).numpy()
+    assert out["lu"].shape == cube.grid.shape
 
+
+def test_legacy_bundle_is_refused_by_reexport_with_a_clear_error(tmp_path):
+    with pytest.raises(bundle.BundleError, match=r"lu_net takes \d+ input channels.*retrained"):
+        reexport(LEGACY, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+def test_reexport_names_landbc_modules_and_steps_bit_identically(tiny_cube, tmp_path):
     new = reexport(DEMO, tmp_path / "demo")
     for direction in ("forward", "backward"):
         modules = _scripted_modules(new / f"stepper_{direction}.pt")

@@ -241,7 +241,7 @@ def test_legacy_run_resumes_to_its_end_with_the_current_driver(tmp_path):
         shutil.copytree(DATA / name, tmp_path / name)
     (restart,) = (tmp_path / "restarts").glob("*.safetensors")
     cfg = RunConfig(
-        bundle=REPO / "weights" / "demo",
+        bundle=REPO / "weights" / "demo-0.1",  # the bundle that wrote the legacy run
         cube=tmp_path / "tiny.zarr",
         store=tmp_path / "bc.zarr",
         restart_dir=tmp_path / "restarts",

@@ -1,6 +1,7 @@
 """Training pieces: corruption of priors, the change-weighted loss, config checks,
 and that the trained bundle is complete."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from landbc.emulator.training import (
     class_loss,
     corrupt_classes,
     normalisation,
+    refine,
     train,
 )
 
@@ -35,17 +37,27 @@ def test_corruption_masks_blocks_and_adds_noise():
     assert (m[:32, :32] == m[0, 0]).all()
 
 
-def test_change_pixels_add_to_the_loss():
+def test_change_pixels_weigh_one_plus_change_weight_each():
+    """Hand-computed: 16 pixels, one sea, one changed; logits (5, 0, 0)."""
     logits = torch.zeros(1, 3, 4, 4)
     logits[:, 0] = 5.0  # predicts class 0 everywhere (= persistence)
     prior = torch.zeros(1, 4, 4, dtype=torch.long)
     target = prior.clone()
     land = torch.ones(1, 4, 4)
-    same, n0 = class_loss(logits, target, prior, land, 1.0)
+    land[0, 3, 3] = 0
+    lse = math.log(math.exp(5.0) + 2.0)
+    ce_kept, ce_changed = lse - 5.0, lse
+    same, n0 = class_loss(logits, target, prior, land, 4.0)
+    assert n0 == 0 and math.isclose(float(same), ce_kept, rel_tol=1e-5)
     target[0, 0, 0] = 1
-    changed, n1 = class_loss(logits, target, prior, land, 1.0)
-    assert n0 == 0 and n1 == 1
-    assert changed > same + 4  # the one changed pixel weighs as much as all others
+    target[0, 3, 3] = 2  # on sea: not counted
+    one, n1 = class_loss(logits, target, prior, land, 4.0)
+    assert n1 == 1
+    assert math.isclose(float(one), (14 * ce_kept + 5 * ce_changed) / 15, rel_tol=1e-5)
+    # per pixel, not a mean over changed pixels: a second change adds as much again
+    target[0, 0, 1] = 1
+    two, _ = class_loss(logits, target, prior, land, 4.0)
+    assert math.isclose(float(two - one), (5 * ce_changed - ce_kept) / 15, rel_tol=1e-4)
 
 
 def test_config_is_checked_against_the_cube(tiny_cube, tmp_path):
@@ -74,7 +86,10 @@ def test_sampler_batches_are_aligned_and_on_land(tiny_cube):
     s = PatchSampler(cube, cfg, np.random.default_rng(0))
     b = s.yearly(1, 2)
     assert len(b["steps"]) == 2 and b["steps"][0]["lu"].shape == (2, 80, 80)
-    assert b["steps"][1]["luh2"].shape == (2, 12, 80, 80)
+    assert b["steps"][1]["luh2"].shape == (2, 12, 16, 16)  # coarse: refined on the device
+    fine = refine(b, s.f)["steps"][1]
+    assert fine["luh2"].shape == (2, 12, 80, 80) and fine["secma"].shape == (2, 80, 80)
+    assert torch.equal(fine["luh2"][:, :, :5, :5], fine["luh2"][:, :, :1, :1].expand(-1, -1, 5, 5))
     m = s.monthly(-1, 2)
     assert m["steps"][0]["lai"].shape == (2, 80, 80) and len(m["steps"][1]["month"]) == 2
     norm = normalisation(cube, (2001, 2001))
