@@ -137,8 +137,10 @@ def update_metrics(folder: str | Path, metrics: dict) -> None:
     path = Path(folder) / MANIFEST
     manifest = json.loads(path.read_text())
     manifest.setdefault("metrics", {}).update(metrics)
+    # strict JSON (no NaN): the C++ front's parser rejects NaN, and a bundle must open there
+    text = json.dumps(manifest, indent=1, allow_nan=False)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    tmp.write_text(text + "\n")
     os.replace(tmp, path)
 
 

@@ -685,7 +685,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="record a summary of each direction as the bundle's metrics heldout_<direction>",
     )
     a = p.parse_args(argv)
-    from .report import summary_text, write_report
+    from .report import jsonable, summary_text, write_report
 
     directions = tuple(dict.fromkeys(a.directions))  # in the order given, once each
     metrics = evaluate(
@@ -702,6 +702,8 @@ def main(argv: list[str] | None = None) -> dict:
     write_report(metrics, out)
     print(summary_text(metrics, out))
     if a.update_manifest:
-        update_metrics(a.bundle, {f"heldout_{d}": manifest_summary(metrics, d) for d in directions})
+        update_metrics(
+            a.bundle, jsonable({f"heldout_{d}": manifest_summary(metrics, d) for d in directions})
+        )
         log.info("metrics recorded in %s/manifest.json", a.bundle)
     return metrics

@@ -18,7 +18,12 @@ DEMO = Path(__file__).resolve().parents[1] / "weights" / "demo"
 LEGACY = DEMO.parent / "demo-0.1"
 
 
+def _no_constants(name):
+    raise ValueError(f"manifest holds {name}, which is not JSON (the C++ front rejects it)")
+
+
 def test_demo_bundle_verifies_and_records_provenance_and_skill():
+    json.loads((DEMO / "manifest.json").read_text(), parse_constant=_no_constants)
     manifest = bundle.verify(DEMO)
     assert set(manifest["directions"]) == {"forward", "backward"}
     data = manifest["training"]["data"]
