@@ -25,20 +25,45 @@ auto`, decided by `precision`). `--time-budget` bounds the wall-clock time per
 direction (each net stops early when its share is spent), so a run on a lent
 machine or in a limited session always ends with a bundle. The exported nets are
 float32 whatever was used, and the bundle's training record says what was.
+
+A run keeps a run folder (`--run-dir`, by default `<out>.run` beside the bundle), so
+that an interrupted run (a lent machine taken back, a session ended) loses little:
+
+* `checkpoint.pt`, rewritten atomically every `--checkpoint-every` iterations and at
+  the end of every net: the finished nets, the current net with its optimiser and
+  losses, the random generators, the time spent and the config. `--resume`
+  continues from it and, without a time budget, ends with the same weights as an
+  uninterrupted run (bit for bit on the CPU): the work since the last checkpoint is
+  redone, drawing the same batches. A checkpoint is never overwritten without
+  `--resume`, and never resumed under another config;
+* `loss_<direction>_<net>.png` (loss per iteration and a running mean) and
+  `losses.json` (every loss), to watch a run and to judge one afterwards.
+
+Each net's history also records the seconds spent in the loader (drawing,
+corrupting, moving and refining batches) and in the steps (forward, backward,
+optimiser), and their ratio: whether a faster device would pay, or the loader is
+the bottleneck.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
+import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from tqdm import tqdm
 
 from . import bundle, catalog, features, precision
@@ -50,6 +75,7 @@ from .stepper import BACKWARD, FORWARD, Stepper
 
 log = logging.getLogger(__name__)
 DIRECTION_SIGN = {"forward": FORWARD, "backward": BACKWARD}
+DIRECTION_NAME = {sign: name for name, sign in DIRECTION_SIGN.items()}
 
 
 @dataclass
@@ -80,8 +106,20 @@ class TrainConfig:
     # proportion to its iterations and stops early when that is spent (recorded in
     # the history), so a run on a lent machine always ends with a bundle.
     time_budget_s: float = 0.0
+    # Run folder (checkpoint.pt, loss curves, losses.json); None: `<out>.run` beside
+    # the bundle, set by __post_init__ so the recorded config says where it was.
+    run_dir: Path | None = None
+    # Iterations between checkpoints; one is also written at the end of every net
+    # (0: only there).
+    checkpoint_every: int = 50
+    # Continue from the run folder's checkpoint (which must have the same config).
+    resume: bool = False
     base: int = 16
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.run_dir is None:
+            self.run_dir = Path(str(self.out) + ".run")
 
     def validate(self, cube: Cube) -> None:
         f = cube.grid.coarse_factor
@@ -106,12 +144,19 @@ class TrainConfig:
         for d in self.directions:
             if d not in DIRECTION_SIGN:
                 raise ValueError(f"directions: expected forward/backward, found {d!r}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, found {self.checkpoint_every}")
         precision.parse_dtype(self.dtype, "dtype")
         self.torch_device()
 
     def torch_device(self) -> torch.device:
         """The training device, checked (a ValueError names what is wrong)."""
         return parse_device(self.device)
+
+    def record(self) -> dict[str, Any]:
+        """The config with paths as strings: what the manifest records, and what a
+        checkpoint keeps to check a resumption against."""
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
 
 # ------------------------------------------------------------------ data
@@ -325,7 +370,7 @@ def class_loss(
     return loss, int(changed.sum())
 
 
-# ------------------------------------------------------------------ loops
+# ------------------------------------------------------------------ loop pieces
 
 
 def _static_inputs(batch: dict, norm: dict) -> torch.Tensor:
@@ -335,28 +380,42 @@ def _static_inputs(batch: dict, norm: dict) -> torch.Tensor:
     )
 
 
-def _bar(what: str, iters: int):
+def _bar(what: str, iters: int, done: int = 0):
+    """A progress bar over iterations done..iters-1 (a resumed net goes on where its
+    checkpoint left it)."""
     # disable=None: a bar on a terminal only; logs get _log_progress lines instead
-    return tqdm(range(iters), desc=f"train {what}", leave=False, disable=None)
+    return tqdm(
+        range(done, iters),
+        desc=f"train {what}",
+        initial=done,
+        total=iters,
+        leave=False,
+        disable=None,
+    )
 
 
 class Schedule:
     """One-cycle learning rate (warm-up over the first 15 %, cosine decay to lr/1e4)
     driven by progress: the share of the iterations done, or, under a time budget
     (`TrainConfig.time_budget_s`), the share of the net's time spent if that is
-    larger. A run stopped by its budget has therefore still annealed."""
+    larger. A run stopped by its budget has therefore still annealed. `spent` is the
+    time the net trained before an interruption: a resumed net's budget counts it."""
 
-    def __init__(self, cfg: TrainConfig, iters: int) -> None:
+    def __init__(self, cfg: TrainConfig, iters: int, spent: float = 0.0) -> None:
         self.lr = cfg.lr
         self.iters = max(iters, 1)
-        self.start = time.time()
+        self.start = time.time() - spent
         total = cfg.iters_lu + cfg.iters_lc + cfg.iters_lai
         self.seconds = (
             cfg.time_budget_s * iters / max(total, 1) if cfg.time_budget_s > 0 else math.inf
         )
 
+    def elapsed(self) -> float:
+        """Wall-clock seconds the net has trained, interrupted runs included."""
+        return time.time() - self.start
+
     def progress(self, done: int) -> float:
-        return max(done / self.iters, (time.time() - self.start) / self.seconds)
+        return max(done / self.iters, self.elapsed() / self.seconds)
 
     def rate(self, done: int) -> float:
         x = min(self.progress(done), 1.0)
@@ -393,9 +452,8 @@ def _log_progress(what: str, losses: list[float], iters: int) -> None:
         log.info("%s: iteration %d/%d, loss %.4f", what, n, iters, float(np.mean(losses[-20:])))
 
 
-def _optimiser(net: torch.nn.Module, cfg: TrainConfig, iters: int):
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    return opt, Schedule(cfg, iters)
+def _optimiser(net: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
 
 
 def _autocast(device: torch.device, dtype: torch.dtype):
@@ -414,6 +472,373 @@ def _to(x, device: torch.device):
     return x
 
 
+def _sync(device: torch.device) -> None:
+    """Wait for the work queued on the device, so that a clock read next charges it to
+    whatever queued it (the loader's copies and refinement, not the step after)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ------------------------------------------------------------------ run folder
+
+CHECKPOINT = "checkpoint.pt"
+# Layout of checkpoint.pt; a change to it bumps this, and older checkpoints are refused
+# by name rather than failing on a missing key half-way through a resumption.
+CHECKPOINT_FORMAT = 1
+LOSSES = "losses.json"
+# Config keys a resumption may change: where the run lives and the flag asking to
+# resume. Anything else would give weights that are neither run's.
+RESUME_FREE_KEYS = frozenset({"run_dir", "resume"})
+
+
+@dataclass
+class NetProgress:
+    """How far one net's training has got, beyond what its module and optimiser hold:
+    what a checkpoint keeps to carry the net's record across an interruption."""
+
+    losses: list[float] = field(default_factory=list)
+    elapsed_s: float = 0.0  # wall time trained, interrupted runs included
+    loader_s: float = 0.0  # drawing, corrupting, moving and refining batches
+    step_s: float = 0.0  # forward, backward and optimiser step
+    history: dict | None = None  # the net's record, once it is finished
+
+    def record(self, iters: int) -> dict[str, Any]:
+        """The finished net's history (the bundle's training.history). The loader and
+        step times say where the time went: a loader_per_step near or above 1 means
+        a faster device would not pay before a faster loader."""
+        return {
+            "iters": len(self.losses),
+            "iters_planned": iters,
+            "final_loss": float(np.mean(self.losses[-20:])) if self.losses else None,
+            "wall_s": round(self.elapsed_s, 3),
+            "loader_s": round(self.loader_s, 3),
+            "step_s": round(self.step_s, 3),
+            "loader_per_step": round(self.loader_s / self.step_s, 3) if self.step_s else None,
+        }
+
+
+def _rng_state(gen: torch.Generator, rng: np.random.Generator) -> dict[str, Any]:
+    """Every random stream training draws from: the corruption generator `gen`, the
+    sampler's numpy generator (patch origins and years) and torch's global one (the
+    nets' initial weights). Batches are drawn on the CPU, so no device stream is."""
+    return {
+        "gen": gen.get_state(),
+        "sampler": rng.bit_generator.state,
+        "torch": torch.get_rng_state(),
+    }
+
+
+def _set_rng_state(state: dict[str, Any], gen: torch.Generator, rng: np.random.Generator) -> None:
+    """Set the streams of `_rng_state` back to `state`."""
+    gen.set_state(state["gen"])
+    rng.bit_generator.state = state["sampler"]
+    torch.set_rng_state(state["torch"])
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Write `path` through a temporary file renamed over it: an interruption while
+    writing (the very thing checkpoints are for) leaves the previous version whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def plot_losses(losses: list[float], path: Path, title: str) -> None:
+    """Loss per iteration and its running mean over 20 (as logged) as a PNG.
+    Drawn on a bare Figure, not through pyplot: no global backend to switch, no window."""
+    y = np.asarray(losses, dtype=np.float64)
+    it = np.arange(1, len(y) + 1)
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.subplots()
+    ax.plot(it, y, lw=0.6, alpha=0.5, label="loss")
+    n = min(20, len(y) // 2)  # a mean over half the points at most, so it shows a line
+    if n >= 2:
+        mean = np.convolve(y, np.ones(n) / n, mode="valid")
+        ax.plot(it[n - 1 :], mean, lw=1.5, label=f"mean of {n}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss per unrolled step")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _replace_atomically(path, partial(fig.savefig, format="png"))
+
+
+class Run:
+    """The run folder of a `train` call: the checkpoint it resumes from and keeps up to
+    date, the loss curves and losses.json.
+
+    Opening it refuses an existing checkpoint unless cfg.resume (an earlier run is
+    never silently overwritten), and refuses to resume under another config (the
+    result would be neither run's)."""
+
+    def __init__(self, cfg: TrainConfig, gen: torch.Generator, rng: np.random.Generator) -> None:
+        assert cfg.run_dir is not None  # set by TrainConfig.__post_init__
+        self.cfg = cfg
+        self.folder = Path(cfg.run_dir)
+        self.path = self.folder / CHECKPOINT
+        self.gen, self.rng = gen, rng
+        # finished nets by direction and net: weights (on the CPU) and progress
+        self.finished: dict[str, dict[str, dict]] = {}
+        self.resumed: dict | None = None  # the checkpoint this run continues
+        self.resumes: list[dict] = []  # where the run was resumed, each time
+        spent = 0.0
+        if self.path.exists():
+            if not cfg.resume:
+                raise FileExistsError(
+                    f"run folder {self.folder} holds the checkpoint of an earlier run: pass "
+                    "--resume to continue it, or remove the folder to start afresh"
+                )
+            self.resumed = torch.load(self.path, map_location="cpu", weights_only=True)
+            self._check(self.resumed)
+            self.finished = self.resumed["finished"]
+            spent = float(self.resumed["wall_s"])
+            at = self.resumed["position"]
+            self.resumes = [*self.resumed["resumes"], {**at, "wall_s": round(spent, 1)}]
+            log.info(
+                "resuming from %s: %s net (%s) at iteration %d, %.0f s already spent",
+                self.path,
+                at["net"],
+                at["direction"],
+                at["iteration"],
+                spent,
+            )
+        elif cfg.resume:
+            log.info("--resume: no checkpoint in %s, starting afresh", self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.started = time.time() - spent
+
+    def _check(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse a checkpoint of another layout, or of a run with another config
+        (naming every key that differs, but those of RESUME_FREE_KEYS)."""
+        found = checkpoint.get("format")
+        if found != CHECKPOINT_FORMAT:
+            raise ValueError(
+                f"cannot resume {self.path}: checkpoint format {found}, this landbc writes "
+                f"{CHECKPOINT_FORMAT}; remove {self.folder} to start afresh"
+            )
+        saved, now = checkpoint["config"], self.cfg.record()
+        keys = sorted((saved.keys() | now.keys()) - RESUME_FREE_KEYS)
+        differ = [k for k in keys if saved.get(k) != now.get(k)]
+        if differ:
+            what = "; ".join(f"{k}: {saved.get(k)!r} there, {now.get(k)!r} now" for k in differ)
+            raise ValueError(
+                f"cannot resume {self.path}: its run had another config ({what}); resume "
+                f"with the same settings, or start a new run (another --run-dir, or remove "
+                f"{self.folder})"
+            )
+
+    def wall_s(self) -> float:
+        """Wall-clock seconds of the run, interrupted runs included."""
+        return time.time() - self.started
+
+    def restore(
+        self, direction: str, which: str, net: torch.nn.Module, opt: torch.optim.Optimizer
+    ) -> NetProgress:
+        """Where a net's training starts: afresh, or as the resumed checkpoint left it
+        (a finished net: its weights and record; the interrupted net: its weights,
+        optimiser and progress). At the checkpoint's own net the random streams are
+        set back as they were saved there, after the nets before it were rebuilt as
+        before, so everything after draws what the interrupted run drew."""
+        ckpt = self.resumed
+        if ckpt is None:
+            return NetProgress()
+        progress = NetProgress()
+        done = self.finished.get(direction, {}).get(which)
+        at = ckpt["position"]
+        here = (at["direction"], at["net"]) == (direction, which)
+        if done is not None:
+            net.load_state_dict(done["state_dict"])
+            progress = NetProgress(**done["progress"])
+        elif here:
+            net.load_state_dict(ckpt["current"]["state_dict"])
+            opt.load_state_dict(ckpt["current"]["optimiser"])
+            progress = NetProgress(**ckpt["current"]["progress"])
+        if here:
+            _set_rng_state(ckpt["rng"], self.gen, self.rng)
+        return progress
+
+    def save(
+        self,
+        direction: str,
+        which: str,
+        net: torch.nn.Module,
+        opt: torch.optim.Optimizer,
+        progress: NetProgress,
+    ) -> None:
+        """Checkpoint the run after the net's latest update (a finished net, one whose
+        progress has its history, joins the finished ones), then draw its loss curve
+        and rewrite losses.json."""
+        current = None
+        if progress.history is None:
+            current = {
+                "state_dict": net.state_dict(),
+                "optimiser": opt.state_dict(),
+                "progress": asdict(progress),
+            }
+        else:
+            weights = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+            self.finished.setdefault(direction, {})[which] = {
+                "state_dict": weights,
+                "progress": asdict(progress),
+            }
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.cfg.record(),
+            "position": {"direction": direction, "net": which, "iteration": len(progress.losses)},
+            "finished": self.finished,
+            "current": current,
+            "rng": _rng_state(self.gen, self.rng),
+            "wall_s": self.wall_s(),
+            "resumes": self.resumes,
+        }
+        _replace_atomically(self.path, partial(torch.save, state))
+        plot_losses(
+            progress.losses,
+            self.folder / f"loss_{direction}_{which}.png",
+            f"{self.cfg.name}: {which} net, {direction}",
+        )
+        losses = {
+            d: {n: e["progress"]["losses"] for n, e in nets.items()}
+            for d, nets in self.finished.items()
+        }
+        losses.setdefault(direction, {})[which] = progress.losses
+        _replace_atomically(self.folder / LOSSES, lambda tmp: tmp.write_text(json.dumps(losses)))
+
+
+# ------------------------------------------------------------------ loops
+
+
+def _fit(
+    net: UNet,
+    direction: str,
+    which: str,
+    iters: int,
+    cfg: TrainConfig,
+    device: torch.device,
+    run: Run | None,
+    load: Callable[[], Any],
+    loss: Callable[[Any], torch.Tensor],
+) -> dict[str, Any]:
+    """Train one net, the loop all nets share; return its history. `load` (the loader)
+    gives a batch ready on the device, `loss` its mean loss per unrolled step; the
+    loader and the step (loss, backward, optimiser; the loss read back waits for the
+    device) are timed apart. With a `run`, the net starts from the resumed checkpoint
+    and is checkpointed every cfg.checkpoint_every iterations and when finished."""
+    what = f"{which} {direction}"
+    net.to(device)
+    opt = _optimiser(net, cfg)
+    progress = run.restore(direction, which, net, opt) if run else NetProgress()
+    if progress.history is not None:
+        log.info("%s net: finished before the interruption, restored", what)
+        return progress.history
+    sched = Schedule(cfg, iters, spent=progress.elapsed_s)
+    losses = progress.losses
+    net.train()
+    bar = _bar(what, iters, len(losses))
+    for _ in bar:
+        if _stop(sched, losses, what):
+            break
+        t0 = time.perf_counter()
+        batch = load()
+        _sync(device)
+        t1 = time.perf_counter()
+        _update(opt, sched, loss(batch), losses, bar)
+        progress.loader_s += t1 - t0
+        progress.step_s += time.perf_counter() - t1
+        progress.elapsed_s = sched.elapsed()
+        _log_progress(what, losses, iters)
+        every = cfg.checkpoint_every
+        if run and every and len(losses) % every == 0 and len(losses) < iters:
+            run.save(direction, which, net, opt, progress)
+    progress.elapsed_s = sched.elapsed()
+    h = progress.history = progress.record(iters)
+    log.info(
+        "%s net: loss %.4f after %d iterations in %.1f s; loader %.1f s, steps %.1f s "
+        "(loader/step %.2f)",
+        what,
+        h["final_loss"] or 0.0,
+        h["iters"],
+        h["wall_s"],
+        h["loader_s"],
+        h["step_s"],
+        h["loader_per_step"] or 0.0,
+    )
+    if run:
+        run.save(direction, which, net, opt, progress)
+    return h
+
+
+def _yearly_batch(
+    sampler: PatchSampler,
+    sign: int,
+    which: str,
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    device: torch.device,
+) -> tuple[dict, torch.Tensor]:
+    """The LU and LC nets' loader: a yearly batch refined on the device, and the
+    corrupted prior of the net's classes. Drawn and corrupted on the CPU, so that the
+    random streams do not depend on the device."""
+    batch = sampler.yearly(sign, cfg.batch)
+    n = catalog.N_LU if which == "lu" else catalog.N_LC
+    prior = corrupt_classes(batch["steps"][0][which], n, cfg, gen)
+    return refine(_to(batch, device), sampler.f), prior.to(device)
+
+
+def _lu_lc_loss(
+    net: UNet,
+    which: str,
+    cfg: TrainConfig,
+    norm: dict,
+    f: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    loaded: tuple[dict, torch.Tensor],
+) -> torch.Tensor:
+    """Mean loss per unrolled step of the LU or LC net on a `_yearly_batch`."""
+    batch, prior = loaded
+    # what the stepper derives from the prior (its coarse fractions, the
+    # needs) comes from the clean prior, as in a coupled run
+    clean = features.one_hot(batch["steps"][0]["lu"], catalog.N_LU)
+    static = _static_inputs(batch, norm)
+    land = batch["static"]["land_mask"]
+    steps = batch["steps"]
+    loss = torch.zeros((), device=device)
+    for k in range(1, cfg.unroll + 1):
+        cur, prev = steps[k], steps[k - 1]
+        with _autocast(device, dtype):
+            if which == "lu":
+                before = features.coarse_fractions(clean, catalog.N_LU, f)
+                after = features.coarse_fractions(
+                    features.one_hot(cur["lu"], catalog.N_LU), catalog.N_LU, f
+                )
+                x = features.lu_inputs(
+                    static,
+                    prior,
+                    before,
+                    after - before,
+                    cur["luh2"],
+                    cur["secma"],
+                    cur["secmb"],
+                    norm,
+                )
+            else:
+                x = features.lc_inputs(
+                    static,
+                    features.one_hot(cur["lu"], catalog.N_LU),
+                    features.one_hot(prev["lu"], catalog.N_LU),
+                    prior,
+                )
+            logits = net(x)
+        step_loss, _ = class_loss(logits, cur[which], prev[which], land, cfg.change_weight)
+        loss = loss + step_loss
+        prior = torch.softmax(logits.float(), dim=1)
+        clean = prior
+    return loss / cfg.unroll
+
+
 def train_lu_lc(
     sampler: PatchSampler,
     sign: int,
@@ -422,11 +847,14 @@ def train_lu_lc(
     gen: torch.Generator,
     device: torch.device | None = None,
     dtype: torch.dtype = torch.float32,
+    run: Run | None = None,
 ) -> tuple[UNet, UNet, dict]:
     """Train the LU net, then the LC net, for one direction, on `device` under
-    `dtype` autocast. Batches are drawn and corrupted on the CPU (the random
-    streams do not depend on the device), then moved; the nets come back on the CPU."""
+    `dtype` autocast, checkpointed in `run` if given. Batches are drawn and corrupted
+    on the CPU (the random streams do not depend on the device), then moved; the nets
+    come back on the CPU."""
     device = device or torch.device("cpu")
+    direction = DIRECTION_NAME[sign]
     lu_net = UNet(
         features.N_LU_INPUTS, catalog.N_LU, base=cfg.base, prior_channel=features.LU_PRIOR_CHANNEL
     )
@@ -434,75 +862,67 @@ def train_lu_lc(
         features.N_LC_INPUTS, catalog.N_LC, base=cfg.base, prior_channel=features.LC_PRIOR_CHANNEL
     )
     history = {}
-    f = sampler.f
     for which, net, iters in (("lu", lu_net, cfg.iters_lu), ("lc", lc_net, cfg.iters_lc)):
-        net.to(device)
-        opt, sched = _optimiser(net, cfg, iters)
-        net.train()
-        losses = []
-        bar = _bar(f"{which} {'forward' if sign > 0 else 'backward'}", iters)
-        for _ in bar:
-            if _stop(sched, losses, which):
-                break
-            batch = sampler.yearly(sign, cfg.batch)
-            steps = batch["steps"]
-            if which == "lu":
-                prior = corrupt_classes(steps[0]["lu"], catalog.N_LU, cfg, gen)
-            else:
-                prior = corrupt_classes(steps[0]["lc"], catalog.N_LC, cfg, gen)
-            batch, prior = refine(_to(batch, device), f), prior.to(device)
-            # what the stepper derives from the prior (its coarse fractions, the
-            # needs) comes from the clean prior, as in a coupled run
-            clean = features.one_hot(batch["steps"][0]["lu"], catalog.N_LU)
-            static = _static_inputs(batch, norm)
-            land = batch["static"]["land_mask"]
-            steps = batch["steps"]
-            loss = torch.zeros((), device=device)
-            for k in range(1, cfg.unroll + 1):
-                cur, prev = steps[k], steps[k - 1]
-                with _autocast(device, dtype):
-                    if which == "lu":
-                        before = features.coarse_fractions(clean, catalog.N_LU, f)
-                        after = features.coarse_fractions(
-                            features.one_hot(cur["lu"], catalog.N_LU), catalog.N_LU, f
-                        )
-                        x = features.lu_inputs(
-                            static,
-                            prior,
-                            before,
-                            after - before,
-                            cur["luh2"],
-                            cur["secma"],
-                            cur["secmb"],
-                            norm,
-                        )
-                    else:
-                        x = features.lc_inputs(
-                            static,
-                            features.one_hot(cur["lu"], catalog.N_LU),
-                            features.one_hot(prev["lu"], catalog.N_LU),
-                            prior,
-                        )
-                    logits = net(x)
-                step_loss, _ = class_loss(logits, cur[which], prev[which], land, cfg.change_weight)
-                loss = loss + step_loss
-                prior = torch.softmax(logits.float(), dim=1)
-                clean = prior
-            _update(opt, sched, loss / cfg.unroll, losses, bar)
-            _log_progress(f"{which} {'forward' if sign > 0 else 'backward'}", losses, iters)
-        history[which] = {
-            "iters": len(losses),
-            "iters_planned": iters,
-            "final_loss": float(np.mean(losses[-20:])) if losses else None,
-        }
-        log.info(
-            "%s net (%s): loss %.4f after %d iterations",
-            which,
-            "forward" if sign > 0 else "backward",
-            history[which]["final_loss"] or 0.0,
-            len(losses),
-        )
+        load = partial(_yearly_batch, sampler, sign, which, cfg, gen, device)
+        loss = partial(_lu_lc_loss, net, which, cfg, norm, sampler.f, device, dtype)
+        history[which] = _fit(net, direction, which, iters, cfg, device, run, load, loss)
     return lu_net.cpu().eval(), lc_net.cpu().eval(), history
+
+
+def _monthly_batch(
+    sampler: PatchSampler,
+    sign: int,
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    device: torch.device,
+) -> tuple[dict, torch.Tensor]:
+    """The LAI net's loader: a monthly batch refined on the device, and its prior month
+    with multiplicative noise (drawn on the CPU, as `_yearly_batch`)."""
+    batch = sampler.monthly(sign, cfg.batch)
+    lai = batch["steps"][0]["lai"]
+    prior = lai * (1 + cfg.noise * torch.randn(lai.shape, generator=gen))
+    return refine(_to(batch, device), sampler.f), prior.clamp_min(0).to(device)
+
+
+def _lai_loss(
+    net: UNet,
+    cfg: TrainConfig,
+    norm: dict,
+    device: torch.device,
+    dtype: torch.dtype,
+    loaded: tuple[dict, torch.Tensor],
+) -> torch.Tensor:
+    """Mean normalised MSE on land per unrolled step of the LAI net on a `_monthly_batch`."""
+    batch, prior = loaded
+    static = _static_inputs(batch, norm)
+    land = batch["static"]["land_mask"].bool()
+    steps = batch["steps"]
+    loss = torch.zeros((), device=device)
+    for k in range(1, cfg.unroll + 1):
+        cur = steps[k]
+        preds = []
+        # months and CO2 differ per sample: features take scalars, so build per sample
+        for i in range(cfg.batch):
+            x = features.lai_inputs(
+                static[i : i + 1],
+                features.one_hot(cur["lc"][i : i + 1], catalog.N_LC),
+                prior[i : i + 1],
+                cur["t2m"][i : i + 1],
+                cur["tp"][i : i + 1],
+                cur["ssrd"][i : i + 1],
+                cur["month"][i],
+                cur["co2"][i],
+                batch["lat"][i : i + 1],
+                norm,
+            )
+            preds.append(x)
+        with _autocast(device, dtype):
+            y = net(torch.cat(preds))
+        lai = features.lai_from_output(y.float(), norm)
+        err = (lai - cur["lai"]) / norm["lai"][1]
+        loss = loss + (err[land] ** 2).mean()
+        prior = lai
+    return loss / cfg.unroll
 
 
 def train_lai(
@@ -513,8 +933,9 @@ def train_lai(
     gen: torch.Generator,
     device: torch.device | None = None,
     dtype: torch.dtype = torch.float32,
+    run: Run | None = None,
 ) -> tuple[UNet, dict]:
-    """Train the LAI net for one direction (devices and dtypes as `train_lu_lc`)."""
+    """Train the LAI net for one direction (devices, dtypes and `run` as `train_lu_lc`)."""
     device = device or torch.device("cpu")
     net = UNet(
         features.N_LAI_INPUTS,
@@ -526,62 +947,9 @@ def train_lai(
     )
     with torch.no_grad():  # start from LAI ≈ prior: gain 1 on (prior - mean)/std, + mean/std
         net.head.bias.fill_(norm["lai"][0] / norm["lai"][1])
-    net.to(device)
-    opt, sched = _optimiser(net, cfg, cfg.iters_lai)
-    net.train()
-    losses = []
-    bar = _bar(f"lai {'forward' if sign > 0 else 'backward'}", cfg.iters_lai)
-    for _ in bar:
-        if _stop(sched, losses, "lai"):
-            break
-        batch = sampler.monthly(sign, cfg.batch)
-        steps = batch["steps"]
-        prior = steps[0]["lai"] * (
-            1 + cfg.noise * torch.randn(steps[0]["lai"].shape, generator=gen)
-        )
-        prior = prior.clamp_min(0).to(device)
-        batch = refine(_to(batch, device), sampler.f)
-        static = _static_inputs(batch, norm)
-        land = batch["static"]["land_mask"].bool()
-        steps = batch["steps"]
-        loss = torch.zeros((), device=device)
-        for k in range(1, cfg.unroll + 1):
-            cur = steps[k]
-            preds = []
-            # months and CO2 differ per sample: features take scalars, so build per sample
-            for i in range(cfg.batch):
-                x = features.lai_inputs(
-                    static[i : i + 1],
-                    features.one_hot(cur["lc"][i : i + 1], catalog.N_LC),
-                    prior[i : i + 1],
-                    cur["t2m"][i : i + 1],
-                    cur["tp"][i : i + 1],
-                    cur["ssrd"][i : i + 1],
-                    cur["month"][i],
-                    cur["co2"][i],
-                    batch["lat"][i : i + 1],
-                    norm,
-                )
-                preds.append(x)
-            with _autocast(device, dtype):
-                y = net(torch.cat(preds))
-            lai = features.lai_from_output(y.float(), norm)
-            err = (lai - cur["lai"]) / norm["lai"][1]
-            loss = loss + (err[land] ** 2).mean()
-            prior = lai
-        _update(opt, sched, loss / cfg.unroll, losses, bar)
-        _log_progress(f"lai {'forward' if sign > 0 else 'backward'}", losses, cfg.iters_lai)
-    hist = {
-        "iters": len(losses),
-        "iters_planned": cfg.iters_lai,
-        "final_loss": float(np.mean(losses[-20:])) if losses else None,
-    }
-    log.info(
-        "lai net (%s): normalised MSE %.4f after %d iterations",
-        "forward" if sign > 0 else "backward",
-        hist["final_loss"] or 0.0,
-        len(losses),
-    )
+    load = partial(_monthly_batch, sampler, sign, cfg, gen, device)
+    loss = partial(_lai_loss, net, cfg, norm, device, dtype)
+    hist = _fit(net, DIRECTION_NAME[sign], "lai", cfg.iters_lai, cfg, device, run, load, loss)
     return net.cpu().eval(), hist
 
 
@@ -670,24 +1038,27 @@ def reexport(src: str | Path, out: str | Path) -> Path:
 
 
 def train(cfg: TrainConfig) -> Path:
-    """Train every net of every direction and write the bundle to cfg.out."""
-    t0 = time.time()
+    """Train every net of every direction and write the bundle to cfg.out, keeping
+    checkpoints and loss curves in cfg.run_dir (with cfg.resume: continuing the run
+    checkpointed there)."""
     cube = Cube.open(cfg.cube)
     cfg.validate(cube)
     if cfg.out.exists() and any(cfg.out.iterdir()):
         raise FileExistsError(f"output bundle {cfg.out} exists and is not empty")
     device = cfg.torch_device()
     dtype, why = precision.resolve_dtype(cfg.dtype, device, what="dtype")
-    log.info("training on %s in %s autocast (%s)", device, precision.dtype_name(dtype), why)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    run = Run(cfg, gen, rng)  # before anything long: refuses a checkpoint it may not use
+    log.info("training on %s in %s autocast (%s)", device, precision.dtype_name(dtype), why)
     log.info(
-        "training %s from %s (%s), years %d..%d",
+        "training %s from %s (%s), years %d..%d; run folder %s",
         cfg.name,
         cube.path,
         cube.grid.describe(),
         *cfg.years,
+        run.folder,
     )
     norm = normalisation(cube, cfg.years)
     sampler = PatchSampler(cube, cfg, rng)
@@ -695,8 +1066,8 @@ def train(cfg: TrainConfig) -> Path:
     steppers, history = {}, {}
     for direction in cfg.directions:
         sign = DIRECTION_SIGN[direction]
-        lu, lc, h = train_lu_lc(sampler, sign, cfg, norm, gen, device, dtype)
-        lai, h_lai = train_lai(sampler, sign, cfg, norm, gen, device, dtype)
+        lu, lc, h = train_lu_lc(sampler, sign, cfg, norm, gen, device, dtype, run)
+        lai, h_lai = train_lai(sampler, sign, cfg, norm, gen, device, dtype, run)
         history[direction] = {**h, "lai": h_lai}
         steppers[direction] = export_stepper(lu, lc, lai, norm, sign, cfg, cube.grid, sea_lc)
     attrs = dict(cube.root.attrs)
@@ -710,7 +1081,7 @@ def train(cfg: TrainConfig) -> Path:
             "seed": attrs.get("seed"),
             "provenance": attrs.get("provenance", {}),
         },
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "config": cfg.record(),
         "history": history,
         # what training ran in, as resolved here (config.dtype is what was asked for)
         "precision": {
@@ -719,7 +1090,9 @@ def train(cfg: TrainConfig) -> Path:
             "requested": cfg.dtype,
             "reason": why,
         },
-        "wall_time_s": round(time.time() - t0, 1),
+        # where the run was interrupted and resumed (none: it ran straight through)
+        "resumes": run.resumes,
+        "wall_time_s": round(run.wall_s(), 1),
         "licence": "weights: Apache-2.0; trained on surrogate data (see data.provenance)",
     }
     out = bundle.write_bundle(
@@ -733,7 +1106,7 @@ def train(cfg: TrainConfig) -> Path:
         normalisation=norm,
         training=training,
     )
-    log.info("bundle written to %s in %.0f s", out, time.time() - t0)
+    log.info("bundle written to %s after %.0f s of training", out, run.wall_s())
     return out
 
 
@@ -789,6 +1162,26 @@ def main(argv: list[str] | None = None) -> Path:
         help="wall-clock seconds per direction; each net stops early when its share "
         "is spent (default 0: no budget)",
     )
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="run folder for checkpoint.pt, the loss curves and losses.json (default: "
+        "<out>.run beside the bundle)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=50,
+        help="iterations between checkpoints; one is also written at the end of every "
+        "net (default 50; 0: only there)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run checkpointed in the run folder (same settings required); "
+        "without it, an existing checkpoint is refused",
+    )
     a = p.parse_args(argv)
     cfg = TrainConfig(
         cube=a.cube,
@@ -811,5 +1204,8 @@ def main(argv: list[str] | None = None) -> Path:
         dtype=a.dtype,
         device=a.device,
         time_budget_s=a.time_budget,
+        run_dir=a.run_dir,
+        checkpoint_every=a.checkpoint_every,
+        resume=a.resume,
     )
     return train(cfg)

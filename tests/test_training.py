@@ -1,14 +1,17 @@
 """Training pieces: corruption of priors, the change-weighted loss, config checks,
-and that the trained bundle is complete."""
+that the trained bundle is complete, and the run folder (checkpoints, resumption,
+loss curves, loader and step times)."""
 
+import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from landbc.emulator import catalog
+from landbc.emulator import bundle, catalog, training
 from landbc.emulator.cube import Cube
 from landbc.emulator.training import (
     PatchSampler,
@@ -139,3 +142,142 @@ def test_reexport_keeps_the_weights(tiny_bundle, tiny_cube, tmp_path):
 
     m = json.loads((out / "manifest.json").read_text())
     assert m["training"]["reexported_from"]["files"]
+
+
+# ------------------------------------------------------------------ run folder
+
+
+def _tiny_config(cube: Path, tmp_path: Path, **kw) -> TrainConfig:
+    """Narrow nets for a few iterations each (4 + 4 + 2 per direction), checkpointed
+    every 2: a straight run takes a few seconds on a CPU."""
+    fixed = dict(years=(2000, 2002), unroll=1, patch=80, tile=32, base=4, batch=2)
+    iters = dict(iters_lu=4, iters_lc=4, iters_lai=2, checkpoint_every=2)
+    return TrainConfig(cube=cube, out=tmp_path / "bundle", **{**fixed, **iters, **kw})
+
+
+class Interrupted(Exception):
+    """What the tests raise to cut a run short, as a lost machine would."""
+
+
+def _interrupt_after(monkeypatch, n: int) -> None:
+    """Make training raise Interrupted right after its n-th optimiser update (before
+    any checkpoint that update would have been followed by)."""
+    update = training._update
+    count = 0
+
+    def counting(*args, **kwargs):
+        nonlocal count
+        update(*args, **kwargs)
+        count += 1
+        if count == n:
+            raise Interrupted(f"after update {n}")
+
+    monkeypatch.setattr(training, "_update", counting)
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a bundle's steppers, by direction and name."""
+    manifest = bundle.verify(folder)
+    return {
+        f"{direction}.{name}": value
+        for direction, entry in manifest["directions"].items()
+        for name, value in torch.jit.load(str(folder / entry["file"])).state_dict().items()
+    }
+
+
+@pytest.fixture(scope="module")
+def straight_run(tiny_cube, tmp_path_factory) -> Path:
+    """The bundle of an uninterrupted run of `_tiny_config`."""
+    return train(_tiny_config(tiny_cube, tmp_path_factory.mktemp("straight")))
+
+
+@pytest.mark.parametrize(
+    "n, at",
+    [
+        (7, {"direction": "forward", "net": "lc", "iteration": 2}),  # 3rd LC update
+        (10, {"direction": "forward", "net": "lc", "iteration": 4}),  # LAI's last, unsaved
+    ],
+)
+def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(
+    straight_run, tiny_cube, tmp_path, monkeypatch, n, at
+):
+    cfg = _tiny_config(tiny_cube, tmp_path)
+    _interrupt_after(monkeypatch, n)
+    with pytest.raises(Interrupted):
+        train(cfg)
+    monkeypatch.undo()
+    assert not cfg.out.exists()
+    out = train(replace(cfg, resume=True))
+    want, got = _weights(straight_run), _weights(out)
+    assert want.keys() == got.keys() and len(want) > 100
+    assert all(torch.equal(want[k], got[k]) for k in want), "weights differ after resuming"
+    # the whole record agrees too: every loss, and the manifest says where it resumed
+    run = cfg.run_dir
+    assert json.loads((run / "losses.json").read_text()) == json.loads(
+        (Path(str(straight_run) + ".run") / "losses.json").read_text()
+    )
+    m = json.loads((out / "manifest.json").read_text())
+    [resumed] = m["training"]["resumes"]
+    assert {k: resumed[k] for k in at} == at
+    assert m["training"]["history"]["backward"]["lai"]["iters"] == 2
+
+
+def test_a_checkpoint_is_neither_overwritten_nor_resumed_under_another_config(
+    tiny_cube, tmp_path, monkeypatch
+):
+    cfg = _tiny_config(tiny_cube, tmp_path, directions=("forward",))
+    _interrupt_after(monkeypatch, 3)  # a checkpoint at LU iteration 2
+    with pytest.raises(Interrupted):
+        train(cfg)
+    monkeypatch.undo()
+    checkpoint = cfg.run_dir / "checkpoint.pt"
+    saved = checkpoint.read_bytes()
+    with pytest.raises(FileExistsError, match="pass --resume to continue it, or remove the folder"):
+        train(cfg)
+    with pytest.raises(
+        ValueError, match=r"another config \(batch: 2 there, 4 now; lr: 0\.002 there, 0\.001 now\)"
+    ):
+        train(replace(cfg, resume=True, lr=1e-3, batch=4))
+    assert checkpoint.read_bytes() == saved
+    # the run folder may move (--run-dir) and the CLI's settings are the config's
+    moved = tmp_path / "moved.run"
+    cfg.run_dir.rename(moved)
+    args = (
+        "--years 2000 2002 --directions forward --unroll 1 --patch 80 --tile 32 --base 4 "
+        "--batch 2 --iters-lu 4 --iters-lc 4 --iters-lai 2 --checkpoint-every 2"
+    ).split()
+    out = training.main(
+        [str(tiny_cube), "--out", str(cfg.out), *args, "--run-dir", str(moved), "--resume"]
+    )
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["training"]["resumes"][0]["iteration"] == 2
+    assert m["training"]["config"]["run_dir"] == str(moved)
+
+
+def test_a_resumed_net_counts_the_time_it_trained_before_against_its_budget():
+    cfg = TrainConfig(cube=Path("x"), out=Path("y"), iters_lu=50, iters_lc=0, iters_lai=50)
+    cfg.time_budget_s = 100.0  # 50 s for a net of 50 iterations
+    assert training.Schedule(cfg, 50).progress(0) < 0.01
+    assert training.Schedule(cfg, 50, spent=40.0).progress(0) == pytest.approx(0.8, abs=0.01)
+    assert training.Schedule(replace(cfg, time_budget_s=0.0), 50, spent=40.0).progress(5) == 0.1
+
+
+def test_the_run_folder_has_loss_curves_and_the_history_loader_and_step_times(tiny_bundle):
+    run = Path(str(tiny_bundle) + ".run")
+    m = json.loads((tiny_bundle / "manifest.json").read_text())
+    config = m["training"]["config"]
+    assert config["run_dir"] == str(run) and config["checkpoint_every"] == 50
+    assert m["training"]["resumes"] == []
+    losses = json.loads((run / "losses.json").read_text())
+    for d in ("forward", "backward"):
+        for net in ("lu", "lc", "lai"):
+            png = run / f"loss_{d}_{net}.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert len(losses[d][net]) == 2 and all(map(math.isfinite, losses[d][net]))
+            h = m["training"]["history"][d][net]
+            assert h["loader_s"] > 0 and h["step_s"] > 0 and h["loader_per_step"] > 0
+            assert h["wall_s"] >= h["step_s"]
+    assert sorted(p.name for p in run.iterdir() if not p.name.endswith(".png")) == [
+        "checkpoint.pt",
+        "losses.json",
+    ]  # no temporary file left behind
