@@ -5,6 +5,7 @@
     landbc demo [--workdir DIR] [--dtype T]       Europe cube, 24 months from 2015-01, quicklooks
     landbc world --out PATH [--box S N W E] ...   generate a surrogate-world cube
     landbc train ... | landbc evaluate ...        training / evaluation against baselines
+    landbc realcase train|evaluate|baselines ...  the real land-cover case (MCD12C1 2019)
     landbc bias-adjust CUBE --reference R ...     forcing moved to a reference climatology
     landbc export BUNDLE --out NEW                re-script a bundle's nets with this code
     landbc inspect BUNDLE                         describe a weights bundle
@@ -31,7 +32,7 @@ EXIT_USER_ERROR = 2
 # landbc.emulator.precision.DTYPE_CHOICES, spelt out (this module imports no emulator
 # module at load time; tests/test_precision.py checks they agree).
 _DTYPES = ("auto", "float32", "bfloat16")
-_PASS_THROUGH = ("train", "evaluate")
+_PASS_THROUGH = ("train", "evaluate", "realcase")
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
@@ -102,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--seed", type=int, default=0)
 
     for name, what in (("train", "train an emulator (landbc.emulator.training)"),
-                       ("evaluate", "evaluate a bundle (landbc.emulator.evaluate)")):  # fmt: skip
+                       ("evaluate", "evaluate a bundle (landbc.emulator.evaluate)"),
+                       ("realcase", "the real land-cover case: MCD12C1 2019 from its 1° "
+                                    "fractions (landbc.emulator.realcase)")):  # fmt: skip
         # Arguments pass through untouched (their own --help included).
         sub.add_parser(name, help=what, add_help=False)
 
@@ -269,6 +272,8 @@ def cmd_host_inputs(args: argparse.Namespace) -> int:
 def _pass_through(command: str, rest: list[str]) -> int:
     if command == "train":
         from landbc.emulator.training import main as delegate
+    elif command == "realcase":
+        from landbc.emulator.realcase import main as delegate
     else:
         from landbc.emulator.evaluate import main as delegate
     rc = delegate(rest)

@@ -253,6 +253,23 @@ def read_land_mask_window(res: float, row0: int, col0: int, ny: int, nx: int) ->
         src.close()
 
 
+def read_land_fraction_window(res: float, row0: int, col0: int, ny: int, nx: int) -> np.ndarray:
+    """Share of each pixel's k × k 1-km land-mask samples that are land (float32, 0..1).
+
+    The sub-pixel detail that `read_land_mask_window` thresholds away: a coastal
+    pixel that is barely land (and that MODIS often calls water) reads near 0.5.
+    """
+    src = _NpzRows(package_file(*_LAND_MASK))
+    try:
+
+        def share(samples, k):
+            return ((samples == 0).sum(axis=(1, 3)) / float(k * k)).astype(np.float32)
+
+        return _sample(src, res, row0, col0, ny, nx, share)
+    finally:
+        src.close()
+
+
 def read_koppen_window(res: float, row0: int, col0: int, ny: int, nx: int) -> np.ndarray:
     """Köppen–Geiger main group (0 no data, 1 A .. 5 E), mode of the non-zero samples."""
     src = _TiffRows(package_file(*_KOPPEN))
