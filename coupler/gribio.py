@@ -86,7 +86,6 @@ ssrd W m-2).
 
 from __future__ import annotations
 
-import calendar as pycalendar
 import logging
 import os
 import tempfile
@@ -99,7 +98,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from landbc.coupler.calendar import YearMonth, add_months, format_month
+from landbc.coupler.calendar import CALENDAR_ALIASES, YearMonth, add_months, format_month
+from landbc.coupler.calendar import days_in_month as _calendar_days_in_month
 from landbc.coupler.grids import GaussianGrid, ModelGrid, RegularLatLonGrid, grid_from_grib
 from landbc.emulator import catalog
 from landbc.emulator.grid import Grid
@@ -117,18 +117,8 @@ STATISTICS = (AVERAGE, MODE, INSTANT)
 TIME_UNITS = ("hours", "month")
 DEFAULT_BITS_PER_VALUE = 16
 
-# Calendar names as CF spells them -> the length of February (others as Gregorian, or 30).
-_CALENDARS: dict[str, str] = {
-    "standard": "gregorian",
-    "gregorian": "gregorian",
-    "proleptic_gregorian": "gregorian",
-    "noleap": "noleap",
-    "365_day": "noleap",
-    "all_leap": "all_leap",
-    "366_day": "all_leap",
-    "360_day": "360_day",
-}
-CALENDARS = tuple(_CALENDARS)
+# Calendar names as CF spells them, aliases included (`calendar.CALENDAR_ALIASES`).
+CALENDARS = tuple(CALENDAR_ALIASES)
 
 # Code table 4.10 (type of statistical processing) and 4.11 (type of time increment).
 _STAT_CODE = {AVERAGE: 0, MODE: 101}
@@ -270,15 +260,12 @@ def tables_version_latest() -> int:
 
 
 def days_in_month(year: int, month: int, calendar: str = "standard") -> int:
-    """Days of (year, month) in a CF calendar; the standard calendar is proleptic
-    Gregorian here (landbc's years are all after 1582)."""
-    kind = _check_choice(calendar, CALENDARS, "calendar")
-    kind = _CALENDARS[kind]
-    if kind == "360_day":
-        return 30
-    if month == 2 and kind != "gregorian":
-        return 28 if kind == "noleap" else 29
-    return pycalendar.monthrange(year, month)[1]
+    """Days of (year, month) in a CF calendar (`calendar.days_in_month`: the standard
+    calendar is Julian before October 1582); a GribError names a bad calendar."""
+    try:
+        return _calendar_days_in_month(year, month, calendar)
+    except ValueError as e:
+        raise GribError(f"calendar: {e}") from None
 
 
 def _check_choice(value: Any, choices: Sequence[str], what: str) -> str:
