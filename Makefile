@@ -110,7 +110,7 @@ evaluate: $(STAMP) $(DEMO_CUBE)
 # training): it reads the three real maps once into .cache/realcase (about 50 s), predicts
 # the global map and writes output/realcase/{report.md,metrics.json,prediction.npy,
 # compare_east.png} (about 4 min on 2 cores). `make realcase-train` retrains the bundle
-# (about 16 min on a 2-core CPU; add --resume to continue an interrupted run).
+# (about 19 min on a 2-core CPU; the same command with --resume continues an interrupted run).
 realcase: $(STAMP)
 	$(VENV)/bin/landbc realcase evaluate --bundle weights/realcase --out output/realcase
 

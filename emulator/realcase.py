@@ -110,9 +110,13 @@ CHANNELS: tuple[tuple[str, str], ...] = (
     ("land_mask", "land mask at 0.05° (1 land)"),
     ("land_fraction", "share of the pixel's 6 x 6 1-km land-mask samples that are land"),
     ("cell_land_share", "land pixels of the 1° cell / 400"),
+    *(
+        (f"smoothfrac_{c.index}", f"1° fractions of IGBP {c.index}, bilinear between cell centres")
+        for c in IGBP_CLASSES
+    ),
 )
 IN_CHANNELS = len(CHANNELS)
-assert IN_CHANNELS == 2 * K + N_KG + 3
+assert IN_CHANNELS == 3 * K + N_KG + 3
 
 # Colours of the IGBP classes for the quicklook (MODIS-like palette).
 IGBP_COLOURS = (
@@ -421,7 +425,31 @@ def features(maps: Maps, r0: int, c0: int, h: int, w: int) -> np.ndarray:
     x[o + N_KG] = maps.land[rows][:, cols]
     x[o + N_KG + 1] = maps.land_frac[rows][:, cols]
     x[o + N_KG + 2] = (maps.nland[rc][:, cc] / float(f * f)).astype(np.float32)
+    # The fractions again, interpolated bilinearly between cell centres: inside a cell
+    # they lean towards the neighbours that hold more of a class, where that class is
+    # likelier to lie. With them the decoded map went from 0.8101 / 0.4482 to 0.8121 /
+    # 0.4552 east of 60° E (same seed and iterations), and the square artefacts along
+    # cell edges that the stepped fractions alone invite became fewer.
+    x[o + N_KG + 3 :] = bilinear_cells(maps.frac, rows, np.arange(c0, c0 + w), f)
     return x
+
+
+def bilinear_cells(cells: np.ndarray, rows: np.ndarray, cols: np.ndarray, f: int) -> np.ndarray:
+    """(hc, wc, C) per-cell values → (C, len(rows), len(cols)) interpolated bilinearly
+    between cell centres at the given pixel rows and columns (rows clipped to the map,
+    columns wrapped around the globe)."""
+    hc, wc = cells.shape[:2]
+    u = (np.asarray(rows) + 0.5) / f - 0.5
+    v = (np.asarray(cols) + 0.5) / f - 0.5
+    i0 = np.floor(u).astype(np.int64)
+    j0 = np.floor(v).astype(np.int64)
+    t = (u - i0).astype(np.float32)[:, None, None]
+    s = (v - j0).astype(np.float32)[None, :, None]
+    ia, ib = np.clip(i0, 0, hc - 1), np.clip(i0 + 1, 0, hc - 1)
+    ja, jb = np.mod(j0, wc), np.mod(j0 + 1, wc)
+    top = (1 - s) * cells[ia][:, ja] + s * cells[ia][:, jb]
+    bottom = (1 - s) * cells[ib][:, ja] + s * cells[ib][:, jb]
+    return ((1 - t) * top + t * bottom).transpose(2, 0, 1)
 
 
 # --- count calibration ------------------------------------------------------------------
@@ -484,7 +512,8 @@ class TrainConfig:
     count_aware: bool = True
     # Cross-entropy weights ∝ frequency^-power over training land. 0 (plain, calibrated
     # cross-entropy): with 0.25 the decoded map scored 0.8052 / 0.4444 east of 60° E,
-    # without weights and count-aware 0.8101 / 0.4482 (1200 iterations each, CPU).
+    # without weights and count-aware 0.8101 / 0.4482 (1200 iterations each, CPU, before
+    # the smoothed fractions were added to the inputs).
     class_weight_power: float = 0.0
     augment: bool = True  # random flips and quarter turns (no input has a direction)
     checkpoint_every: int = 100

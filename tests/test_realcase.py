@@ -263,3 +263,15 @@ def test_count_calibration_matches_the_cell_fractions():
     # one offset per cell and class: differences between pixels of a cell are unchanged
     d = (z - logits)[0, :, 4:, 4:]
     assert torch.allclose(d, d[:, :1, :1].expand_as(d), atol=1e-5)
+
+
+def test_bilinear_fractions_between_cell_centres():
+    """Linear between cell centres (4-px cells: centres at pixel 1.5, 5.5, 9.5), flat
+    beyond the first and last row of centres, wrapped across the date line."""
+    jj, ii = np.meshgrid(np.arange(3), np.arange(2))
+    by_col = rc.bilinear_cells(jj[..., None].astype(np.float32), np.arange(8), np.arange(12), 4)
+    np.testing.assert_allclose(by_col[0, 0, [3, 4, 5, 6]], [0.375, 0.625, 0.875, 1.125])
+    # pixel 11 (v = 2.375) lies between cell 2 and cell 0 across the date line
+    np.testing.assert_allclose(by_col[0, :, 11], 0.625 * 2 + 0.375 * 0)
+    by_row = rc.bilinear_cells(ii[..., None].astype(np.float32), np.arange(8), np.arange(12), 4)
+    np.testing.assert_allclose(by_row[0, :, 7], [0, 0, 0.125, 0.375, 0.625, 0.875, 1, 1])
