@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -52,15 +53,22 @@ def save(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str,
         offset += len(raw)
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)  # align the data to 8 bytes, as the reference writer does
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(blob)))
-        f.write(blob)
-        for raw in buffers:
-            f.write(raw)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    # A temporary name of its own per writer: two processes (MPI ranks) saving the same
+    # file must not write into one temporary file; a failure leaves no stray file.
+    # (not mkstemp: its files are private, 0600, and a restart should get the umask's mode)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(struct.pack("<Q", len(blob)))
+            f.write(blob)
+            for raw in buffers:
+                f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -43,3 +43,22 @@ def test_truncated_and_foreign_files_are_refused(tmp_path):
     p.write_bytes(b"hello")
     with pytest.raises(ValueError, match="shorter than 8 bytes"):
         safetensors.load(p)
+
+
+def test_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    """Each writer has its own temporary name (ranks saving one file do not share it);
+    a failure before the rename keeps the previous file whole and removes the temporary."""
+    import os
+
+    path = tmp_path / "state.safetensors"
+    safetensors.save(path, {"a": torch.zeros(3)}, {"v": "1"})
+    before = path.read_bytes()
+
+    def broken_replace(src, dst):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk gone"):
+        safetensors.save(path, {"a": torch.ones(3)}, {"v": "2"})
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.safetensors"]
