@@ -7,6 +7,13 @@
     [forcing]  cube = "../data/europe.zarr"
     [output]   store = "../output/demo/bc.zarr"   restart_dir = "../output/demo/restarts"
                restart_every = 12          overwrite = true
+    [esm_output]  grid = "O96"   format = "grib"   encoding = "ecmwf-local"
+                  packing = "grid_simple"   variables = ["cvh", "cvl", ...]   path = "esm"
+
+`[esm_output]` (optional) also writes each month's fields on an ESM grid (any
+`landbc.coupler.grids.grid_from_name` name), one GRIB2 file per month
+(`landbc.coupler.esm_output`). Its `path` is relative to the run's output folder
+(the folder of `output.store`), not to the config file.
 
 `dtype = "auto"` (the default) runs the nets in bfloat16 only where the device
 does it natively and fast, float32 elsewhere (`landbc.emulator.precision`
@@ -29,6 +36,8 @@ from typing import Any
 from landbc.emulator.precision import DTYPE_CHOICES
 
 from . import calendar as cal
+from .gribio import ENCODINGS, PACKINGS, PARAMETERS
+from .grids import grid_from_name
 
 DTYPES = DTYPE_CHOICES  # "auto", "float32", "bfloat16"
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -53,7 +62,34 @@ _SCHEMA: dict[str, dict[str, tuple[bool, Any]]] = {
         "overwrite": (False, False),
     },
 }
+_SCHEMA["esm_output"] = {
+    "grid": (True, None),
+    "format": (False, "grib"),
+    "encoding": (False, "ecmwf-local"),
+    "packing": (False, "grid_simple"),
+    "variables": (False, None),  # None: ESM_DEFAULT_VARIABLES
+    "path": (False, "esm"),
+}
 _REQUIRED_SECTIONS = ("bundle", "period", "forcing", "output")
+_OPTIONAL_SECTIONS = ("esm_output",)  # absent: not filled with defaults
+
+ESM_FORMATS = ("grib",)
+ESM_DEFAULT_VARIABLES = ("cvh", "cvl", "tvh", "tvl", "lai_hv", "lai_lv")
+
+
+@dataclass(frozen=True)
+class EsmOutputConfig:
+    """The `[esm_output]` table: a run's fields also written on an ESM grid.
+
+    `path` is the folder of the monthly GRIB2 files; a relative one is resolved
+    against the run's output folder (`RunConfig.esm_output_dir`)."""
+
+    grid: str
+    format: str = "grib"
+    encoding: str = "ecmwf-local"
+    packing: str = "grid_simple"
+    variables: tuple[str, ...] = ESM_DEFAULT_VARIABLES
+    path: Path = Path("esm")
 
 
 @dataclass(frozen=True)
@@ -72,6 +108,7 @@ class RunConfig:
     restart_dir: Path | None = None  # None: <store parent>/restarts
     restart_every: int = 0
     overwrite: bool = False
+    esm_output: EsmOutputConfig | None = None  # None: no ESM-grid output
     source: str = field(default="<dict>", compare=False)  # where it was read from
 
     # -- derived -------------------------------------------------------------
@@ -88,6 +125,14 @@ class RunConfig:
     @property
     def restart_path(self) -> Path:
         return self.restart_dir if self.restart_dir is not None else self.store.parent / "restarts"
+
+    @property
+    def esm_output_dir(self) -> Path | None:
+        """The folder of the ESM-grid GRIB files (None without `[esm_output]`)."""
+        if self.esm_output is None:
+            return None
+        p = self.esm_output.path.expanduser()
+        return Path(os.path.normpath(p if p.is_absolute() else self.store.parent / p))
 
     def with_(self, **changes: Any) -> RunConfig:
         """A copy with some fields changed (validated again)."""
@@ -129,6 +174,8 @@ class RunConfig:
 
         vals: dict[str, dict[str, Any]] = {}
         for sec, schema in _SCHEMA.items():
+            if sec in _OPTIONAL_SECTIONS and sec not in data:
+                continue
             table = data.get(sec, {})
             if not isinstance(table, dict):
                 raise err(sec, "a table (section)", table)
@@ -209,6 +256,24 @@ class RunConfig:
             raise err("run.direction", " or ".join(f'"{d}"' for d in cal.DIRECTIONS), direction)
 
         restart_dir = a_path("output", "restart_dir") if vals["output"]["restart_dir"] else None
+
+        esm = None
+        if "esm_output" in vals:
+            ev = vals["esm_output"]
+            variables = ev["variables"]
+            if variables is None:
+                variables = ESM_DEFAULT_VARIABLES
+            elif not isinstance(variables, list) or not variables:
+                raise err("esm_output.variables", "a non-empty list of variable names", variables)
+            # Types only here; the values are checked by _validate_fields.
+            esm = EsmOutputConfig(
+                grid=string("esm_output", "grid"),
+                format=string("esm_output", "format"),
+                encoding=string("esm_output", "encoding"),
+                packing=string("esm_output", "packing"),
+                variables=tuple(variables),
+                path=Path(string("esm_output", "path")),
+            )
         cfg = cls(
             bundle=a_path("bundle", "path"),
             device=string("bundle", "device"),
@@ -222,6 +287,7 @@ class RunConfig:
             restart_dir=restart_dir,
             restart_every=integer("output", "restart_every", 0),
             overwrite=boolean("output", "overwrite"),
+            esm_output=esm,
             source=source,
         )
         cfg._validate_fields()
@@ -251,6 +317,39 @@ class RunConfig:
                 raise err("domain.lat_north", f"-90 <= lat_south ({s_}) < lat_north <= 90", n_)
             if not (-180 <= w_ < e_ <= 180):
                 raise err("domain.lon_east", f"-180 <= lon_west ({w_}) < lon_east <= 180", e_)
+        if self.esm_output is not None:
+            self._validate_esm_output(self.esm_output)
+
+    def _validate_esm_output(self, esm: EsmOutputConfig) -> None:
+        s = self.source
+
+        def err(key: str, expected: str, found: Any) -> ConfigError:
+            return ConfigError(f"{s}: [esm_output.{key}]: expected {expected}, found {found!r}")
+
+        def one_of(choices: tuple[str, ...]) -> str:
+            quoted = [f'"{c}"' for c in choices]
+            return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+
+        try:
+            grid_from_name(esm.grid)
+        except ValueError as e:
+            raise err("grid", f"a grid name such as \"O96\", \"N320\" or \"1/1\" ({e})",
+                      esm.grid) from None  # fmt: skip
+        if esm.format not in ESM_FORMATS:
+            raise err("format", one_of(ESM_FORMATS), esm.format)
+        if esm.encoding not in ENCODINGS:
+            raise err("encoding", one_of(ENCODINGS), esm.encoding)
+        if esm.packing not in PACKINGS:
+            raise err("packing", one_of(PACKINGS), esm.packing)
+        if not esm.variables:
+            raise err("variables", "a non-empty list of variable names", list(esm.variables))
+        for v in esm.variables:
+            if not isinstance(v, str) or v not in PARAMETERS:
+                raise err("variables", f"names among {', '.join(PARAMETERS)}", v)
+        if len(set(esm.variables)) != len(esm.variables):
+            raise err("variables", "each variable once", list(esm.variables))
+        if not isinstance(esm.path, Path) or not str(esm.path):
+            raise err("path", "a non-empty path", esm.path)
 
     # -- writing -------------------------------------------------------------
     def to_toml(self) -> str:
@@ -286,6 +385,18 @@ class RunConfig:
             f"restart_every = {self.restart_every}",
             f"overwrite = {'true' if self.overwrite else 'false'}",
         ]
+        esm, esm_dir = self.esm_output, self.esm_output_dir
+        if esm is not None and esm_dir is not None:
+            lines += [
+                "",
+                "[esm_output]",
+                f"grid = {q(esm.grid)}",
+                f"format = {q(esm.format)}",
+                f"encoding = {q(esm.encoding)}",
+                f"packing = {q(esm.packing)}",
+                f"variables = [{', '.join(q(v) for v in esm.variables)}]",
+                f"path = {q(esm_dir)}",
+            ]
         return "\n".join(lines) + "\n"
 
 
@@ -310,7 +421,8 @@ DEMO_YEARS = (1960, 2020)
 def demo_config(workdir: str | Path = ".", bundle: str | Path | None = None,
                 device: str = "cpu", dtype: str = "auto") -> RunConfig:  # fmt: skip
     """The run `landbc demo` makes (and examples/demo.toml describes): 24 months
-    forward from 2015-01 over the whole Europe cube, restarts every 12 steps."""
+    forward from 2015-01 over the whole Europe cube, restarts every 12 steps, and the
+    IFS boundary fields on the O96 grid as monthly GRIB2 files."""
     w = Path(workdir).resolve()
     return RunConfig(
         bundle=Path(bundle).resolve() if bundle is not None else w / "weights" / "demo",
@@ -325,5 +437,7 @@ def demo_config(workdir: str | Path = ".", bundle: str | Path | None = None,
         restart_dir=w / "output" / "demo" / "restarts",
         restart_every=DEMO_RESTART_EVERY,
         overwrite=True,
+        # the fields on an IFS grid too, in GRIB: output/demo/esm/bc_YYYY-MM.grib2
+        esm_output=EsmOutputConfig(grid="O96"),
         source="landbc demo",
     )

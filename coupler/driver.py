@@ -15,6 +15,12 @@ the emulator's time (the last month produced). With `restart_every = N > 0`
 they are written every N steps and at the end of each call (the run's end, or
 `max_steps`, so that a batch-job chain resumes without recomputing). A fresh
 run removes restarts of its own months left by an earlier run.
+
+With an `[esm_output]` table each step's fields are also written on an ESM
+grid, one GRIB2 file per month (`landbc.coupler.esm_output`), after the store
+and before the restart: every restart is then covered by the ESM files too. A
+resume writes the ESM files of the months it computes, and those of earlier
+months that are missing (from the store), so a finished run has all of them.
 """
 
 from __future__ import annotations
@@ -36,11 +42,13 @@ from landbc.emulator.precision import dtype_name
 
 from . import calendar as cal
 from .config import ConfigError, RunConfig
+from .esm_output import EsmWriter
 from .output import OutputStore
 
 log = logging.getLogger(__name__)
 
 LOG_EVERY = 12  # steps between progress log lines (a year of months)
+REMAP_CACHE = "remap"  # folder of the ESM remap weights, in the run's output folder
 RESTART_RE = re.compile(r"^restart_(\d{4})-(\d{2})\.safetensors$")
 
 
@@ -137,6 +145,34 @@ def _check_resumed_precision(store: OutputStore, nets: dict[str, str]) -> None:
                     ", ".join(differ))  # fmt: skip
 
 
+def _esm_writer(cfg: RunConfig, cube: Cube, grid: Grid,
+                win: tuple[slice, slice]) -> EsmWriter | None:  # fmt: skip
+    """The run's ESM-grid writer (None without `[esm_output]`); weights are computed or
+    read from the cache in the run's output folder, and the setup is logged."""
+    out_dir = cfg.esm_output_dir
+    if cfg.esm_output is None or out_dir is None:
+        return None
+    try:
+        writer = EsmWriter(cfg.esm_output, grid, cube.static(win)["land_mask"], out_dir,
+                           cfg.store.parent / REMAP_CACHE)  # fmt: skip
+    except ValueError as e:
+        raise ConfigError(f"{cfg.source}: {e}") from None
+    log.info("ESM output: %s", writer.describe())
+    return writer
+
+
+def _backfill_esm(writer: EsmWriter | None, store: OutputStore, upto: int) -> None:
+    """Write the ESM files of the store's steps before `upto` that are missing (a run
+    resumed with `[esm_output]` added, or files removed since)."""
+    if writer is None:
+        return
+    for i in range(min(upto, store.completed_steps)):
+        y, m = store.months[i]
+        if not writer.path(y, m).exists():
+            log.info("writing missing ESM file %s from %s", writer.path(y, m), store.path)
+            writer.write(y, m, store.read_step(i))
+
+
 def _load_emulator_api():
     # Imported lazily: the CLI's other commands must work without torch import costs.
     from landbc.emulator.api import BoundaryConditionEmulator
@@ -165,6 +201,7 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
     _check_period(cfg, cube)
     months = cfg.months
     restart_dir = cfg.restart_path
+    esm = _esm_writer(cfg, cube, grid, win)
     Emulator = _load_emulator_api()
 
     store: OutputStore | None = None
@@ -185,6 +222,7 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
                     candidates.append((k, path))
         if done >= cfg.steps:
             log.info("nothing to do: %s already holds all %d steps", cfg.store, cfg.steps)
+            _backfill_esm(esm, store, cfg.steps)
             return RunSummary(0, cfg.steps, done, done, time.perf_counter() - t_start, 0.0,
                               cfg.store, restart_dir, months[0], months[-1])  # fmt: skip
         if candidates:
@@ -224,6 +262,7 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
     nets = {"nets_device": str(emu.device), "nets_dtype": dtype_name(emu.dtype)}
     if store is not None:
         _check_resumed_precision(store, nets)
+        _backfill_esm(esm, store, first)
     else:
         manifest = getattr(emu, "manifest", None) or {}
         store = OutputStore.create(
@@ -261,7 +300,10 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
             if (res.year, res.month) != (y, m):
                 raise RuntimeError(f"step produced {(res.year, res.month)}, expected {(y, m)}")
             # Store first, restart second: every restart is then covered by the store.
-            store.write_step(i, res.numpy())
+            fields = res.numpy()
+            store.write_step(i, fields)
+            if esm is not None:
+                esm.write(y, m, fields)
             if cfg.restart_every and ((i + 1) % cfg.restart_every == 0 or i + 1 == last):
                 restart_dir.mkdir(parents=True, exist_ok=True)
                 emu.save_restart(restart_dir / restart_name(y, m))
