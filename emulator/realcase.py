@@ -67,6 +67,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,7 @@ from .catalog import IGBP_CLASSES, KOPPEN_GROUPS
 from .decoding import rebalance, target_counts, to_cells
 from .metrics import class_scores, confusion
 from .nets import UNet
+from .training import plot_losses, replace_atomically
 
 log = logging.getLogger(__name__)
 
@@ -641,36 +643,6 @@ def _lr_at(cfg: TrainConfig, it: int) -> float:
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def plot_losses(losses: list[float], path: Path, title: str = "") -> None:
-    """Loss per iteration and its running mean (50 iterations) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    y = np.asarray(losses, np.float64)
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(np.arange(1, len(y) + 1), y, lw=0.6, alpha=0.5, label="batch loss")
-    if len(y) >= 2:
-        n = min(50, len(y))
-        run = np.convolve(y, np.ones(n) / n, mode="valid")
-        ax.plot(np.arange(n, len(y) + 1), run, lw=1.5, label=f"mean of {n}")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("weighted cross-entropy (land)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def train_net(cfg: TrainConfig, maps: Maps) -> tuple[UNet, dict]:
     """Train on random patches west of TRAIN_EAST_LON; returns the net (eval mode) and
     a record (iterations, wall time, losses). Checkpoints every cfg.checkpoint_every
@@ -736,13 +708,14 @@ def train_net(cfg: TrainConfig, maps: Maps) -> tuple[UNet, dict]:
                 wall0 + time.perf_counter() - t0,
             )  # fmt: skip
         if done % cfg.checkpoint_every == 0 or done == cfg.iters:
-            _save_checkpoint(ckpt, {
+            replace_atomically(ckpt, partial(torch.save, {
                 "net": net.state_dict(), "opt": opt.state_dict(),
                 "sampler": sampler.rng.bit_generator.state, "losses": losses,
                 "iteration": done, "wall_s": wall0 + time.perf_counter() - t0,
                 "config": cfg.to_dict(),
-            })  # fmt: skip
-            plot_losses(losses, run_dir / LOSS_PNG, f"{cfg.name}: training loss")
+            }))  # fmt: skip
+            plot_losses(losses, run_dir / LOSS_PNG, f"{cfg.name}: training loss",
+                        ylabel="cross-entropy (land)", window=50)  # fmt: skip
     wall = wall0 + time.perf_counter() - t0
     net.eval()
     record = {

@@ -535,7 +535,7 @@ def _set_rng_state(state: dict[str, Any], gen: torch.Generator, rng: np.random.G
     torch.set_rng_state(state["torch"])
 
 
-def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Write `path` through a temporary file renamed over it: an interruption while
     writing (the very thing checkpoints are for) leaves the previous version whole."""
     tmp = path.with_name(path.name + ".tmp")
@@ -543,26 +543,33 @@ def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     os.replace(tmp, path)
 
 
-def plot_losses(losses: list[float], path: Path, title: str) -> None:
-    """Loss per iteration and its running mean over 20 (as logged) as a PNG.
-    Drawn on a bare Figure, not through pyplot: no global backend to switch, no window."""
+def plot_losses(
+    losses: list[float],
+    path: Path,
+    title: str,
+    ylabel: str = "loss per unrolled step",
+    window: int = 20,
+) -> None:
+    """Loss per iteration and its running mean over `window` (20: as logged) as a PNG,
+    written atomically. Drawn on a bare Figure, not through pyplot: no global backend
+    to switch, no window."""
     y = np.asarray(losses, dtype=np.float64)
     it = np.arange(1, len(y) + 1)
     fig = Figure(figsize=(6, 3.5), dpi=100)
     ax = fig.subplots()
     ax.plot(it, y, lw=0.6, alpha=0.5, label="loss")
-    n = min(20, len(y) // 2)  # a mean over half the points at most, so it shows a line
+    n = min(window, len(y) // 2)  # a mean over half the points at most, so it shows a line
     if n >= 2:
         mean = np.convolve(y, np.ones(n) / n, mode="valid")
         ax.plot(it[n - 1 :], mean, lw=1.5, label=f"mean of {n}")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
-    ax.set_ylabel("loss per unrolled step")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _replace_atomically(path, partial(fig.savefig, format="png"))
+    replace_atomically(path, partial(fig.savefig, format="png"))
 
 
 class Run:
@@ -693,7 +700,7 @@ class Run:
             "wall_s": self.wall_s(),
             "resumes": self.resumes,
         }
-        _replace_atomically(self.path, partial(torch.save, state))
+        replace_atomically(self.path, partial(torch.save, state))
         plot_losses(
             progress.losses,
             self.folder / f"loss_{direction}_{which}.png",
@@ -704,7 +711,7 @@ class Run:
             for d, nets in self.finished.items()
         }
         losses.setdefault(direction, {})[which] = progress.losses
-        _replace_atomically(self.folder / LOSSES, lambda tmp: tmp.write_text(json.dumps(losses)))
+        replace_atomically(self.folder / LOSSES, lambda tmp: tmp.write_text(json.dumps(losses)))
 
 
 # ------------------------------------------------------------------ loops
