@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_driver import make_config as driver_config  # tests/ is on sys.path (prepend mode)
 
 from landbc.coupler import gribio, remap
 from landbc.coupler.config import (
@@ -28,19 +29,10 @@ ESM_GRID = "1/1"  # the tiny domain (46-50N 6-10E) covers 5 x 5 one-degree cells
 
 
 def make_config(tmp: Path, bundle: Path, cube: Path, **kw) -> RunConfig:
-    args = dict(
-        bundle=Path(bundle),
-        cube=Path(cube),
-        store=tmp / "bc.zarr",
-        restart_dir=tmp / "restarts",
-        start=(2001, 1),
-        steps=3,
-        restart_every=1,
-        esm_output=EsmOutputConfig(grid=ESM_GRID),
-        source=str(tmp / "run.toml"),
-    )
-    args.update(kw)
-    return RunConfig(**args).with_()
+    """test_driver's tiny run, shortened to 3 steps with a restart after each, writing
+    the ESM grid too."""
+    args = dict(steps=3, restart_every=1, esm_output=EsmOutputConfig(grid=ESM_GRID)) | kw
+    return driver_config(tmp, bundle, cube, **args)
 
 
 def read_messages(path: Path) -> list[dict]:
