@@ -5,6 +5,8 @@
     [period]   start = "2015-01"           steps = 24
     [run]      direction = "forward"
     [forcing]  cube = "../data/europe.zarr"
+               climate = "cube"            (or "grib", "cf")
+               files = ["../esm/forcing_*.grib2"]   remap = "conservative"
     [output]   store = "../output/demo/bc.zarr"   restart_dir = "../output/demo/restarts"
                restart_every = 12          overwrite = true
     [esm_output]  grid = "O96"   format = "grib"   encoding = "ecmwf-local"
@@ -14,6 +16,33 @@
 `landbc.coupler.grids.grid_from_name` name), one GRIB2 file per month
 (`landbc.coupler.esm_output`). Its `path` is relative to the run's output folder
 (the folder of `output.store`), not to the config file.
+
+`[[outputs]]` (optional, an array of tables) lists further outputs, each one
+plug-in of `landbc.coupler.outputs`; `[esm_output]` is the shorthand for one
+`type = "grib"` entry on an ESM grid:
+
+    [[outputs]]   type = "grib"   grid = "native"   path = "grib_native"
+                  encoding = "ecmwf-local"   packing = "grid_simple"   variables = [...]
+
+`grid = "native"` writes the emulator's own grid (regular lat-lon at its
+resolution); any other grid name remaps as `[esm_output]` does. `path`
+(default ``<type>_<grid>``) is relative to the run's output folder too.
+
+`[period] calendar` (default "standard"; any `landbc.coupler.calendar`
+name: "proleptic_gregorian", "noleap"/"365_day", "all_leap"/"366_day",
+"360_day", "julian") is the host model's calendar: it sets the time values and
+bounds of the Zarr store and the month lengths in the GRIB time ranges. The
+emulator itself steps in whole months and does not depend on it.
+
+`[forcing]`: the cube always gives the statics, the priors and the yearly
+forcing (LUH2, secondary land, CO2). The monthly climate (t2m, tp, ssrd) comes
+from the cube too with `climate = "cube"` (the default), or from an ESM's
+files: `climate = "grib"` (GRIB on any grid ecCodes reads, regular_ll or
+reduced Gaussian such as O96) or `climate = "cf"` (NetCDF/Zarr with CF names
+and units). `files` (required then, refused with "cube") lists paths or globs,
+relative to the config file; every month of the run must be in them. The
+fields are remapped to the run's coarse cells, `remap = "conservative"` (the
+default) or `"bilinear"` (`landbc.coupler.forcing`).
 
 `dtype = "auto"` (the default) runs the nets in bfloat16 only where the device
 does it natively and fast, float32 elsewhere (`landbc.emulator.precision`
@@ -36,6 +65,7 @@ from typing import Any
 from landbc.emulator.precision import DTYPE_CHOICES
 
 from . import calendar as cal
+from .forcing import CLIMATE_SOURCES, CUBE, DEFAULT_REMAP, REMAP_METHODS
 from .gribio import ENCODINGS, PACKINGS, PARAMETERS
 from .grids import grid_from_name
 
@@ -52,9 +82,14 @@ class ConfigError(ValueError):
 _SCHEMA: dict[str, dict[str, tuple[bool, Any]]] = {
     "bundle": {"path": (True, None), "device": (False, "cpu"), "dtype": (False, "auto")},
     "domain": {"grid": (False, None), **{k: (False, None) for k in BOX_KEYS}},
-    "period": {"start": (True, None), "steps": (True, None)},
+    "period": {"start": (True, None), "steps": (True, None), "calendar": (False, cal.STANDARD)},
     "run": {"direction": (False, cal.FORWARD)},
-    "forcing": {"cube": (True, None)},
+    "forcing": {
+        "cube": (True, None),
+        "climate": (False, CUBE),
+        "files": (False, None),  # required unless climate = "cube"
+        "remap": (False, DEFAULT_REMAP),
+    },
     "output": {
         "store": (True, None),
         "restart_dir": (False, None),
@@ -72,9 +107,29 @@ _SCHEMA["esm_output"] = {
 }
 _REQUIRED_SECTIONS = ("bundle", "period", "forcing", "output")
 _OPTIONAL_SECTIONS = ("esm_output",)  # absent: not filled with defaults
+# `[[outputs]]`, an array of tables: extra outputs, each one of these keys.
+OUTPUTS_KEY = "outputs"
+_OUTPUT_SCHEMA: dict[str, tuple[bool, Any]] = {
+    "type": (True, None),
+    "grid": (False, "native"),
+    "path": (False, None),  # None: default_output_path(type, grid)
+    "encoding": (False, "ecmwf-local"),
+    "packing": (False, "grid_simple"),
+    "variables": (False, None),  # None: ESM_DEFAULT_VARIABLES
+}
 
 ESM_FORMATS = ("grib",)
 ESM_DEFAULT_VARIABLES = ("cvh", "cvl", "tvh", "tvl", "lai_hv", "lai_lv")
+NATIVE_GRID = "native"  # `[[outputs]] grid`: the emulator's own (high-resolution) grid
+# `[[outputs]] type`s. The Zarr store is the run's own output, `[output]`, and is not
+# listed again; the registry of plug-ins is `landbc.coupler.outputs`.
+OUTPUT_TYPES = ("grib",)
+
+
+def default_output_path(type_: str, grid: str) -> Path:
+    """The folder an `[[outputs]]` entry without `path` writes into, next to the store:
+    ``grib_native``, ``grib_O96``, ``grib_1x1`` (a "/" in a grid name would nest)."""
+    return Path(f"{type_}_{grid.replace('/', 'x')}")
 
 
 @dataclass(frozen=True)
@@ -90,6 +145,37 @@ class EsmOutputConfig:
     packing: str = "grid_simple"
     variables: tuple[str, ...] = ESM_DEFAULT_VARIABLES
     path: Path = Path("esm")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """One extra output of a run (an `[[outputs]]` entry, or `[esm_output]` in its
+    general form): `type` and `grid` pick the plug-in (`landbc.coupler.outputs`),
+    ``grid = "native"`` meaning the emulator's own grid. `key` is where it was
+    configured ("outputs[0]", "esm_output"), so that errors name it; `path` is
+    relative to the run's output folder unless absolute."""
+
+    type: str
+    grid: str = NATIVE_GRID
+    path: Path | None = None  # None: default_output_path(type, grid)
+    encoding: str = "ecmwf-local"
+    packing: str = "grid_simple"
+    variables: tuple[str, ...] = ESM_DEFAULT_VARIABLES
+    key: str = field(default="outputs", compare=False)
+
+    @property
+    def is_native(self) -> bool:
+        return self.grid == NATIVE_GRID
+
+    @property
+    def folder(self) -> Path:
+        return self.path if self.path is not None else default_output_path(self.type, self.grid)
+
+    @classmethod
+    def from_esm_output(cls, esm: EsmOutputConfig) -> OutputConfig:
+        """`[esm_output]` is the shorthand for one GRIB output on an ESM grid."""
+        return cls(type=esm.format, grid=esm.grid, path=esm.path, encoding=esm.encoding,
+                   packing=esm.packing, variables=esm.variables, key="esm_output")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -109,6 +195,11 @@ class RunConfig:
     restart_every: int = 0
     overwrite: bool = False
     esm_output: EsmOutputConfig | None = None  # None: no ESM-grid output
+    climate: str = CUBE  # [forcing] climate: where t2m/tp/ssrd come from
+    climate_files: tuple[Path, ...] = ()  # [forcing] files: absolute paths or globs
+    climate_remap: str = DEFAULT_REMAP  # [forcing] remap
+    outputs: tuple[OutputConfig, ...] = ()  # `[[outputs]]`: extra outputs
+    calendar: str = cal.STANDARD  # [period] calendar, a CF name (canonical)
     source: str = field(default="<dict>", compare=False)  # where it was read from
 
     # -- derived -------------------------------------------------------------
@@ -132,6 +223,17 @@ class RunConfig:
         if self.esm_output is None:
             return None
         p = self.esm_output.path.expanduser()
+        return Path(os.path.normpath(p if p.is_absolute() else self.store.parent / p))
+
+    @property
+    def extra_outputs(self) -> tuple[OutputConfig, ...]:
+        """Every output besides the Zarr store: `[esm_output]` (first) and `[[outputs]]`."""
+        esm = () if self.esm_output is None else (OutputConfig.from_esm_output(self.esm_output),)
+        return esm + tuple(self.outputs)
+
+    def output_dir(self, out: OutputConfig) -> Path:
+        """The folder of an extra output: its `path`, relative to the store's folder."""
+        p = out.folder.expanduser()
         return Path(os.path.normpath(p if p.is_absolute() else self.store.parent / p))
 
     def with_(self, **changes: Any) -> RunConfig:
@@ -164,9 +266,10 @@ class RunConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a TOML table at the top level")
         for sec in data:
-            if sec not in _SCHEMA:
+            if sec not in _SCHEMA and sec != OUTPUTS_KEY:
                 raise ConfigError(
-                    f"{source}: unknown section [{sec}]; known sections: {', '.join(_SCHEMA)}"
+                    f"{source}: unknown section [{sec}]; known sections: {', '.join(_SCHEMA)}, "
+                    f"[[{OUTPUTS_KEY}]]"
                 )
         for sec in _REQUIRED_SECTIONS:
             if sec not in data:
@@ -251,6 +354,12 @@ class RunConfig:
         except ValueError as e:
             raise ConfigError(str(e)) from None
 
+        calendar = vals["period"]["calendar"]
+        try:
+            calendar = cal.canonical_calendar(calendar)
+        except ValueError:
+            raise err("period.calendar", _calendar_choices(), calendar) from None
+
         direction = vals["run"]["direction"]
         if direction not in cal.DIRECTIONS:
             raise err("run.direction", " or ".join(f'"{d}"' for d in cal.DIRECTIONS), direction)
@@ -274,6 +383,18 @@ class RunConfig:
                 variables=tuple(variables),
                 path=Path(string("esm_output", "path")),
             )
+        outputs = _parse_outputs(data.get(OUTPUTS_KEY, []), err, source)
+        # [forcing] files: paths or globs, resolved against the config file's folder now
+        # and expanded when the run starts (the files may be written after the config).
+        files = vals["forcing"]["files"]
+        files = [files] if isinstance(files, str) else files
+        if files is not None and (not isinstance(files, list) or not files
+                                  or not all(isinstance(f, str) and f for f in files)):  # fmt: skip
+            raise err("forcing.files", "a non-empty list of paths or globs (strings)", files)
+        climate_files = tuple(
+            Path(os.path.normpath(p if p.is_absolute() else base / p))
+            for p in (Path(f).expanduser() for f in files or ())
+        )
         cfg = cls(
             bundle=a_path("bundle", "path"),
             device=string("bundle", "device"),
@@ -283,11 +404,16 @@ class RunConfig:
             steps=integer("period", "steps", 1),
             direction=direction,
             cube=a_path("forcing", "cube"),
+            climate=string("forcing", "climate"),
+            climate_files=climate_files,
+            climate_remap=string("forcing", "remap"),
             store=a_path("output", "store"),
             restart_dir=restart_dir,
             restart_every=integer("output", "restart_every", 0),
             overwrite=boolean("output", "overwrite"),
             esm_output=esm,
+            outputs=outputs,
+            calendar=calendar,
             source=source,
         )
         cfg._validate_fields()
@@ -317,8 +443,90 @@ class RunConfig:
                 raise err("domain.lat_north", f"-90 <= lat_south ({s_}) < lat_north <= 90", n_)
             if not (-180 <= w_ < e_ <= 180):
                 raise err("domain.lon_east", f"-180 <= lon_west ({w_}) < lon_east <= 180", e_)
+        self._validate_forcing()
         if self.esm_output is not None:
             self._validate_esm_output(self.esm_output)
+        try:
+            # stored canonical ("365_day" -> "noleap"): the name outputs record
+            object.__setattr__(self, "calendar", cal.canonical_calendar(self.calendar))
+        except ValueError:
+            raise err("period.calendar", _calendar_choices(), self.calendar) from None
+        for out in self.outputs:
+            self._validate_output(out)
+        # Two outputs into one folder would overwrite each other's monthly files.
+        seen: dict[Path, str] = {}
+        for out in self.extra_outputs:
+            d = self.output_dir(out)
+            if d in seen:
+                raise err(f"{out.key}.path", f"a folder of its own (not that of [{seen[d]}])",
+                          str(d))  # fmt: skip
+            if d == self.store or d == self.restart_path:
+                raise err(f"{out.key}.path", "a folder other than the store's and the restarts'",
+                          str(d))  # fmt: skip
+            seen[d] = out.key
+
+    def _validate_output(self, out: OutputConfig) -> None:
+        """An `[[outputs]]` entry (built in code or read): each error names `outputs[i].key`."""
+        s, k = self.source, out.key
+
+        def err(key: str, expected: str, found: Any) -> ConfigError:
+            return ConfigError(f"{s}: [{k}.{key}]: expected {expected}, found {found!r}")
+
+        if out.type not in OUTPUT_TYPES:
+            raise err("type", _one_of(OUTPUT_TYPES) + " (the Zarr store is [output])", out.type)
+        if not isinstance(out.grid, str):
+            raise err("grid", '"native" or a grid name such as "O96", "N320" or "1/1"', out.grid)
+        if not out.is_native:
+            try:
+                grid_from_name(out.grid)
+            except ValueError as e:
+                raise err("grid", f'"native" or a grid name such as "O96", "N320" or "1/1" ({e})',
+                          out.grid) from None  # fmt: skip
+        if out.encoding not in ENCODINGS:
+            raise err("encoding", _one_of(ENCODINGS), out.encoding)
+        if out.packing not in PACKINGS:
+            raise err("packing", _one_of(PACKINGS), out.packing)
+        if not isinstance(out.variables, tuple) or not out.variables:
+            raise err("variables", "a non-empty list of variable names", out.variables)
+        for v in out.variables:
+            if not isinstance(v, str) or v not in PARAMETERS:
+                raise err("variables", f"names among {', '.join(PARAMETERS)}", v)
+        if len(set(out.variables)) != len(out.variables):
+            raise err("variables", "each variable once", list(out.variables))
+        if out.path is not None and (not isinstance(out.path, Path) or not str(out.path)):
+            raise err("path", "a non-empty path", out.path)
+
+    def _validate_forcing(self) -> None:
+        """[forcing] climate/files/remap: files exactly when the climate is not the cube's."""
+
+        def err(key: str, expected: str, found: Any) -> ConfigError:
+            return ConfigError(f"{self.source}: [forcing.{key}]: expected {expected}, "
+                               f"found {found!r}")  # fmt: skip
+
+        def one_of(choices: tuple[str, ...]) -> str:
+            return ", ".join(f'"{c}"' for c in choices[:-1]) + f' or "{choices[-1]}"'
+
+        if self.climate not in CLIMATE_SOURCES:
+            raise err("climate", one_of(CLIMATE_SOURCES), self.climate)
+        if self.climate_remap not in REMAP_METHODS:
+            raise err("remap", one_of(REMAP_METHODS), self.climate_remap)
+        files = self.climate_files
+        if not isinstance(files, tuple) or not all(isinstance(f, Path) for f in files):
+            raise err("files", "a tuple of paths", files)
+        if self.climate == CUBE and files:
+            raise err("files", 'no files with climate = "cube" (the climate comes from the '
+                      'cube); set climate = "grib" or "cf"', [str(f) for f in files])  # fmt: skip
+        if self.climate != CUBE and not files:
+            expected = f'a non-empty list of paths or globs with climate = "{self.climate}"'
+            raise err("files", expected, list(files))
+
+    def _forcing_toml(self) -> list[str]:
+        """The [forcing] keys besides `cube`, for `to_toml`."""
+        lines = [f"climate = {_toml_str(self.climate)}"]
+        if self.climate != CUBE:
+            lines += [f"files = [{', '.join(_toml_str(f) for f in self.climate_files)}]",
+                      f"remap = {_toml_str(self.climate_remap)}"]  # fmt: skip
+        return lines
 
     def _validate_esm_output(self, esm: EsmOutputConfig) -> None:
         s = self.source
@@ -372,12 +580,14 @@ class RunConfig:
             "[period]",
             f'start = "{cal.format_month(*self.start)}"',
             f"steps = {self.steps}",
+            f"calendar = {q(self.calendar)}",
             "",
             "[run]",
             f"direction = {q(self.direction)}",
             "",
             "[forcing]",
             f"cube = {q(self.cube)}",
+            *self._forcing_toml(),
             "",
             "[output]",
             f"store = {q(self.store)}",
@@ -397,7 +607,64 @@ class RunConfig:
                 f"variables = [{', '.join(q(v) for v in esm.variables)}]",
                 f"path = {q(esm_dir)}",
             ]
+        for out in self.outputs:
+            lines += [
+                "",
+                f"[[{OUTPUTS_KEY}]]",
+                f"type = {q(out.type)}",
+                f"grid = {q(out.grid)}",
+                f"path = {q(self.output_dir(out))}",
+                f"encoding = {q(out.encoding)}",
+                f"packing = {q(out.packing)}",
+                f"variables = [{', '.join(q(v) for v in out.variables)}]",
+            ]
         return "\n".join(lines) + "\n"
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    quoted = [f'"{c}"' for c in choices]
+    return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+
+
+def _calendar_choices() -> str:
+    return "a CF calendar: " + _one_of(tuple(cal.CALENDAR_ALIASES))
+
+
+def _parse_outputs(raw: Any, err: Any, source: str) -> tuple[OutputConfig, ...]:
+    """`[[outputs]]`: types and keys here; the values are checked by `_validate_output`."""
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise err(OUTPUTS_KEY, "an array of tables ([[outputs]] entries)", raw)
+    out = []
+    for i, table in enumerate(raw):
+        k = f"{OUTPUTS_KEY}[{i}]"
+        for key in table:
+            if key not in _OUTPUT_SCHEMA:
+                raise ConfigError(f"{source}: unknown key {k}.{key}; known keys of "
+                                  f"[[{OUTPUTS_KEY}]]: {', '.join(_OUTPUT_SCHEMA)}")  # fmt: skip
+        v = {}
+        for key, (required, default) in _OUTPUT_SCHEMA.items():
+            if key in table:
+                v[key] = table[key]
+            elif required:
+                raise ConfigError(f"{source}: missing key {k}.{key}")
+            else:
+                v[key] = default
+        for key in ("type", "grid", "encoding", "packing"):
+            if not isinstance(v[key], str) or not v[key]:
+                raise err(f"{k}.{key}", "a non-empty string", v[key])
+        if v["path"] is not None and (not isinstance(v["path"], str) or not v["path"]):
+            raise err(f"{k}.path", "a non-empty string", v["path"])
+        variables = v["variables"]
+        if variables is None:
+            variables = ESM_DEFAULT_VARIABLES
+        elif not isinstance(variables, list) or not variables:
+            raise err(f"{k}.variables", "a non-empty list of variable names", variables)
+        out.append(OutputConfig(
+            type=v["type"], grid=v["grid"], encoding=v["encoding"], packing=v["packing"],
+            path=Path(v["path"]) if v["path"] is not None else None,
+            variables=tuple(variables), key=k,
+        ))  # fmt: skip
+    return tuple(out)
 
 
 def _toml_str(x: Any) -> str:

@@ -3,7 +3,8 @@
     cube (statics, forcing, initial priors) ──▶ BoundaryConditionEmulator ──▶ Zarr output store
                                                         └──▶ restart files every N steps
 
-A step is: read the month's forcing from the cube, `emu.step`, write the fields
+A step is: read the month's forcing (from the cube, or its climate from an ESM's
+GRIB or CF files: `[forcing] climate`, `landbc.coupler.forcing`), `emu.step`, write the fields
 to the output store and advance its `completed_steps`, then (every N steps)
 write a restart. Because the store is written before the restart, a crash at
 any point leaves a store whose completed steps include every restart's, and
@@ -16,11 +17,13 @@ they are written every N steps and at the end of each call (the run's end, or
 `max_steps`, so that a batch-job chain resumes without recomputing). A fresh
 run removes restarts of its own months left by an earlier run.
 
-With an `[esm_output]` table each step's fields are also written on an ESM
-grid, one GRIB2 file per month (`landbc.coupler.esm_output`), after the store
-and before the restart: every restart is then covered by the ESM files too. A
-resume writes the ESM files of the months it computes, and those of earlier
-months that are missing (from the store), so a finished run has all of them.
+Outputs are plug-ins (`landbc.coupler.outputs`): the Zarr store first, then
+those of `[esm_output]` (each step's fields on an ESM grid, one GRIB2 file per
+month, `landbc.coupler.esm_output`) and `[[outputs]]` (GRIB2 on the native or an
+ESM grid), all after the store and before the restart: every restart is then
+covered by every output. A resume writes the months it computes into every
+output, and backfills from the store the earlier months an output lacks
+(`Output.holds`), so a finished run's outputs are complete.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ from landbc.emulator.precision import dtype_name
 
 from . import calendar as cal
 from .config import ConfigError, RunConfig
-from .esm_output import EsmWriter
+from .forcing import ForcingError, ForcingSource, open_source
 from .output import OutputStore
+from .outputs import MODEL, Output, RunInfo, ZarrOutput, backfill, create_output
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +135,22 @@ def _check_period(cfg: RunConfig, cube: Cube) -> None:
         )
 
 
+def _forcing_source(cfg: RunConfig, cube: Cube, grid: Grid,
+                    win: tuple[slice, slice]) -> ForcingSource:  # fmt: skip
+    """Where the steps' forcing comes from ([forcing] climate): the cube, or an ESM's
+    GRIB/CF files remapped to the run's coarse cells (weights cached next to the ESM
+    ones). Every month of the run is checked now, so a missing month fails the run
+    before its first step, not in the middle."""
+    try:
+        source = open_source(cube, win, grid, climate=cfg.climate, files=cfg.climate_files,
+                             method=cfg.climate_remap, cache_dir=cfg.store.parent / REMAP_CACHE,
+                             months=cfg.months)  # fmt: skip
+    except ForcingError as e:
+        raise ConfigError(f"{cfg.source}: {e}") from None
+    log.info("forcing: %s", source.describe())
+    return source
+
+
 def _check_resumed_precision(store: OutputStore, nets: dict[str, str]) -> None:
     """A resumed run may land on another machine, where dtype "auto" resolves
     differently (bfloat16 on an AMX node, float32 on an AVX2 one). That is allowed
@@ -145,32 +165,48 @@ def _check_resumed_precision(store: OutputStore, nets: dict[str, str]) -> None:
                     ", ".join(differ))  # fmt: skip
 
 
-def _esm_writer(cfg: RunConfig, cube: Cube, grid: Grid,
-                win: tuple[slice, slice]) -> EsmWriter | None:  # fmt: skip
-    """The run's ESM-grid writer (None without `[esm_output]`); weights are computed or
-    read from the cache in the run's output folder, and the setup is logged."""
-    out_dir = cfg.esm_output_dir
-    if cfg.esm_output is None or out_dir is None:
-        return None
+def _extra_outputs(cfg: RunConfig, cube: Cube, grid: Grid,
+                   win: tuple[slice, slice]) -> list[Output]:  # fmt: skip
+    """The run's outputs besides the store (`[esm_output]`, `[[outputs]]`), opened: remap
+    weights are computed or read from the cache in the run's output folder, a refused
+    option is a ConfigError naming its key, and each setup is logged."""
+    specs = cfg.extra_outputs
+    if not specs:
+        return []
+    mask: list[np.ndarray] = []
+
+    def land_mask() -> np.ndarray:  # read once, by the outputs that remap
+        if not mask:
+            mask.append(cube.static(win)["land_mask"])
+        return mask[0]
+
+    info = RunInfo(grid=grid, months=cfg.months, calendar=cfg.calendar,
+                   cache_dir=cfg.store.parent / REMAP_CACHE, land_mask=land_mask,
+                   source=cfg.source)  # fmt: skip
+    outputs = []
+    for spec in specs:
+        try:
+            out = create_output(spec, cfg.output_dir(spec))
+            out.open(info)
+        except ValueError as e:
+            raise ConfigError(f"{cfg.source}: {e}") from None
+        what = "ESM output" if out.grid_kind == MODEL else "native-grid output"
+        log.info("%s [%s]: %s", what, spec.key, out.describe())
+        outputs.append(out)
+    return outputs
+
+
+@contextlib.contextmanager
+def _closing(outputs: list[Output]):
+    """Close every output when the loop ends, also on an error (each one tried)."""
     try:
-        writer = EsmWriter(cfg.esm_output, grid, cube.static(win)["land_mask"], out_dir,
-                           cfg.store.parent / REMAP_CACHE)  # fmt: skip
-    except ValueError as e:
-        raise ConfigError(f"{cfg.source}: {e}") from None
-    log.info("ESM output: %s", writer.describe())
-    return writer
-
-
-def _backfill_esm(writer: EsmWriter | None, store: OutputStore, upto: int) -> None:
-    """Write the ESM files of the store's steps before `upto` that are missing (a run
-    resumed with `[esm_output]` added, or files removed since)."""
-    if writer is None:
-        return
-    for i in range(min(upto, store.completed_steps)):
-        y, m = store.months[i]
-        if not writer.path(y, m).exists():
-            log.info("writing missing ESM file %s from %s", writer.path(y, m), store.path)
-            writer.write(y, m, store.read_step(i))
+        yield outputs
+    finally:
+        for out in outputs:
+            try:
+                out.close()
+            except Exception:  # the loop's own error, if any, is the one to report
+                log.exception("closing output [%s] failed", out.key)
 
 
 def _load_emulator_api():
@@ -199,9 +235,10 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
     cube = Cube.open(cfg.cube)
     grid, win, _ = domain_window(cube.grid, cfg.box)
     _check_period(cfg, cube)
+    climate = _forcing_source(cfg, cube, grid, win)
     months = cfg.months
     restart_dir = cfg.restart_path
-    esm = _esm_writer(cfg, cube, grid, win)
+    extra = _extra_outputs(cfg, cube, grid, win)
     Emulator = _load_emulator_api()
 
     store: OutputStore | None = None
@@ -209,7 +246,7 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
     first = 0
     if resume and cfg.store.exists():
         store = OutputStore.open(cfg.store)
-        why = store.matches(grid, cfg.start, cfg.steps, cfg.direction)
+        why = store.matches(grid, cfg.start, cfg.steps, cfg.direction, cfg.calendar)
         if why:
             raise ValueError(f"cannot resume {cfg.store}: {why}")
         done = store.completed_steps
@@ -222,7 +259,8 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
                     candidates.append((k, path))
         if done >= cfg.steps:
             log.info("nothing to do: %s already holds all %d steps", cfg.store, cfg.steps)
-            _backfill_esm(esm, store, cfg.steps)
+            with _closing(extra):
+                backfill(extra, store, cfg.steps)
             return RunSummary(0, cfg.steps, done, done, time.perf_counter() - t_start, 0.0,
                               cfg.store, restart_dir, months[0], months[-1])  # fmt: skip
         if candidates:
@@ -262,11 +300,12 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
     nets = {"nets_device": str(emu.device), "nets_dtype": dtype_name(emu.dtype)}
     if store is not None:
         _check_resumed_precision(store, nets)
-        _backfill_esm(esm, store, first)
+        backfill(extra, store, first)
     else:
         manifest = getattr(emu, "manifest", None) or {}
         store = OutputStore.create(
             cfg.store, grid, cfg.start, cfg.steps, cfg.direction, overwrite=cfg.overwrite,
+            calendar=cfg.calendar,
             attrs={"bundle": str(cfg.bundle), "bundle_name": str(manifest.get("name", "")),
                    "cube": str(cfg.cube), "config": cfg.source, **nets},
         )  # fmt: skip
@@ -284,8 +323,11 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
             cfg.direction, grid.describe(), nets["nets_device"], nets["nets_dtype"], cfg.store,
         )  # fmt: skip
     step_times: list[float] = []
+    # The store first: every other output and every restart is then covered by it.
+    outputs: list[Output] = [ZarrOutput.of(store), *extra]
     # Log lines go through tqdm.write while the bar is shown, so they do not tear it.
     with (
+        _closing(outputs),
         logging_redirect_tqdm() if progress else contextlib.nullcontext(),
         tqdm(total=cfg.steps, initial=first, disable=not progress, unit="step",
              desc="landbc run", dynamic_ncols=True) as bar,
@@ -295,15 +337,14 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
             t0 = time.perf_counter()
             if tuple(emu.next_time) != (y, m):
                 raise RuntimeError(f"emulator would produce {emu.next_time}, expected {(y, m)}")
-            forcing = cube.forcing(y, m, win)
+            forcing = climate.forcing(y, m)
             res = emu.step(forcing)
             if (res.year, res.month) != (y, m):
                 raise RuntimeError(f"step produced {(res.year, res.month)}, expected {(y, m)}")
             # Store first, restart second: every restart is then covered by the store.
             fields = res.numpy()
-            store.write_step(i, fields)
-            if esm is not None:
-                esm.write(y, m, fields)
+            for out in outputs:
+                out.write(i, y, m, fields)
             if cfg.restart_every and ((i + 1) % cfg.restart_every == 0 or i + 1 == last):
                 restart_dir.mkdir(parents=True, exist_ok=True)
                 emu.save_restart(restart_dir / restart_name(y, m))

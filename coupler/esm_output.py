@@ -31,7 +31,7 @@ from landbc.emulator.grid import Grid
 
 from . import calendar as cal
 from . import gribio, remap
-from .config import EsmOutputConfig
+from .config import EsmOutputConfig, OutputConfig
 from .grids import ModelGrid, RegularLatLonGrid, grid_from_name
 
 log = logging.getLogger(__name__)
@@ -49,22 +49,29 @@ class EsmWriter:
 
     `source_grid` is the run's (emulator) grid and `land_mask` its static land
     mask on that grid (1 or True = land); `out_dir` receives the GRIB files and
-    `cache_dir` the remap weights."""
+    `cache_dir` the remap weights. `key` names the config table in errors
+    ("esm_output", "outputs[1]"); `calendar` sets the month lengths of the GRIB
+    time ranges (`gribio`)."""
 
     def __init__(
         self,
-        spec: EsmOutputConfig,
+        spec: EsmOutputConfig | OutputConfig,
         source_grid: Grid,
         land_mask: Any,
         out_dir: Path,
         cache_dir: Path,
+        *,
+        key: str = "esm_output",
+        calendar: str = cal.STANDARD,
     ) -> None:
         if spec.packing == "grid_ccsds" and not gribio.ccsds_available():
             raise ValueError(
-                '[esm_output.packing]: "grid_ccsds" needs an ecCodes built with libaec, '
+                f'[{key}.packing]: "grid_ccsds" needs an ecCodes built with libaec, '
                 'which this one is not; use "grid_simple"'
             )
         self.spec = spec
+        self.key = key
+        self.calendar = cal.canonical_calendar(calendar)
         self.out_dir = Path(out_dir)
         self.target: ModelGrid = grid_from_name(spec.grid)
         self.source = RegularLatLonGrid.from_emulator_grid(source_grid)
@@ -103,7 +110,7 @@ class EsmWriter:
         out: dict[str, np.ndarray] = {}
         for name in self.spec.variables:
             if name not in fields:
-                raise KeyError(f"[esm_output.variables]: {name!r} is not among the step's "
+                raise KeyError(f"[{self.key}.variables]: {name!r} is not among the step's "
                                f"fields {', '.join(fields)}")  # fmt: skip
             values = np.asarray(fields[name])
             if gribio.parameter(name).is_code:
@@ -128,5 +135,6 @@ class EsmWriter:
             self.target,
             encoding=self.spec.encoding,
             packing=self.spec.packing,
+            calendar=self.calendar,
         )
         return path

@@ -81,7 +81,15 @@ builds an xarray Dataset from such fields by hand (cfgrib is not needed).
 `read_forcing` reads the monthly forcing of the emulator (see
 `FORCING_SOURCES` for the GRIB parameters and unit conversions) into numpy
 arrays in the units of `landbc.emulator.catalog` (t2m K, tp mm day-1,
-ssrd W m-2).
+ssrd W m-2); `forcing_index` says from the headers alone which file holds
+which month, so that a run checks its period before the first step.
+
+`write_forcing` (`encode_forcing_field` per message) is the other direction,
+for hosts that hand landbc their climate as files and for tests: t2m as the
+monthly average of 2t (167), tp and ssrd as accumulations over the month of
+tp (228, m) and ssrd (169, J m-2) in the standard calendar, 24 bits per
+value, NaN as a bitmap; `read_forcing` gives back the input to packing
+precision (`landbc export-forcing` writes the cube's climate this way).
 """
 
 from __future__ import annotations
@@ -773,8 +781,7 @@ class GribField:
 
     @property
     def year_month(self) -> YearMonth:
-        mid = self.start + (self.end - self.start) / 2
-        return (mid.year, mid.month)
+        return _middle_month(self.start, self.end)
 
     @property
     def hours(self) -> float:
@@ -823,7 +830,8 @@ def read_grib(
     return out
 
 
-def _field_from_handle(ec: Any, h: int, pid: int, where: str) -> GribField:
+def _period(ec: Any, h: int, where: str) -> tuple[datetime, datetime]:
+    """(start, end) of the period a message describes; headers suffice (`forcing_index`)."""
     if ec.codes_is_defined(h, "stepUnits"):
         ec.codes_set(h, "stepUnits", _HOUR)
     start_step = int(ec.codes_get(h, "startStep", int))
@@ -832,6 +840,16 @@ def _field_from_handle(ec: Any, h: int, pid: int, where: str) -> GribField:
     end = _datetime(
         int(ec.codes_get(h, "validityDate")), int(ec.codes_get(h, "validityTime")), where
     )
+    return start, max(end, start)
+
+
+def _middle_month(start: datetime, end: datetime) -> YearMonth:
+    mid = start + (end - start) / 2
+    return (mid.year, mid.month)
+
+
+def _field_from_handle(ec: Any, h: int, pid: int, where: str) -> GribField:
+    start, end = _period(ec, h, where)
     grid = grid_from_grib(h)
     values = np.asarray(ec.codes_get_values(h), dtype=np.float64)
     if int(ec.codes_get(h, "bitmapPresent")):
@@ -845,7 +863,7 @@ def _field_from_handle(ec: Any, h: int, pid: int, where: str) -> GribField:
         units=str(ec.codes_get(h, "units")),
         step_type=str(ec.codes_get(h, "stepType")),
         start=start,
-        end=max(end, start),
+        end=end,
         values=values.reshape(grid.shape),
         grid=grid,
         edition=int(ec.codes_get(h, "edition")),
@@ -1122,3 +1140,187 @@ def _check_range(
             f"{var.valid_min:g}..{var.valid_max:g} {var.units}; are the GRIB units what "
             f"ecCodes says ({src.grib_units})?"
         )
+
+
+def forcing_index(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    variables: Sequence[str] = FORCING_VARIABLES,
+) -> dict[str, dict[YearMonth, str]]:
+    """Which file holds each month of each forcing variable, from the message headers only.
+
+    A run checks with it, before its first step, that every month it needs is
+    there, and then decodes one month's files at a time (`read_forcing`) instead of
+    a whole period. Two messages of one variable for one month are an error naming
+    both files."""
+    files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    by_pid = {s.param_id: name for name in variables for s in FORCING_SOURCES[name]}
+    ec = _eccodes()
+    out: dict[str, dict[YearMonth, str]] = {n: {} for n in variables}
+    for p in map(os.fspath, files):
+        try:
+            f = open(p, "rb")
+        except OSError as e:
+            raise GribError(f"cannot read GRIB file {p!r}: {e.strerror}") from None
+        with f:
+            index = 0
+            while True:
+                try:
+                    h = ec.codes_grib_new_from_file(f, headers_only=True)
+                except ec.GribInternalError as e:
+                    raise GribError(
+                        f"{p}: message {index + 1} is not readable GRIB ({e})"
+                    ) from None
+                if h is None:
+                    break
+                index += 1
+                try:
+                    name = by_pid.get(int(ec.codes_get(h, "paramId")))
+                    if name is None:
+                        continue
+                    ym = _middle_month(*_period(ec, h, f"{p} message {index}"))
+                finally:
+                    ec.codes_release(h)
+                if ym in out[name] and out[name][ym] != p:
+                    raise GribError(f"{name}: two fields for {format_month(*ym)}: in "
+                                    f"{out[name][ym]} and in {p}")  # fmt: skip
+                out[name][ym] = p
+        if index == 0:
+            raise GribError(f"{p}: no GRIB message in the file")
+    return out
+
+
+# The GRIB parameter each forcing variable is written as (`write_forcing`): the
+# statistic over the month (code table 4.10: 0 average, 1 accumulation) and the
+# factor from landbc's unit to the GRIB unit per day of the month. Accumulations in
+# m and J m-2 are what every IFS-family reader knows; `read_forcing` divides them by
+# the length of the period again.
+_FORCING_WRITE: dict[str, tuple[int, int, float]] = {
+    "t2m": (167, 0, 1.0),  # 2t average, K (ecCodes 2.50 reads it as avg_2t)
+    "tp": (228, 1, 1.0 / 1000.0),  # tp accumulated, m: mm day-1 -> m day-1
+    "ssrd": (169, 1, 86400.0),  # ssrd accumulated, J m-2: W m-2 -> J m-2 day-1
+}
+FORCING_BITS_PER_VALUE = 24  # forcing is read back into float32: 24 bits lose nothing visible
+
+
+def encode_forcing_field(
+    name: str,
+    values: Any,
+    grid: ModelGrid | Grid,
+    year: int,
+    month: int,
+    *,
+    bits_per_value: int = FORCING_BITS_PER_VALUE,
+) -> EncodedMessage:
+    """One monthly forcing field (`name` in FORCING_VARIABLES, values in landbc's units:
+    t2m K, tp mm day-1, ssrd W m-2; NaN = missing, written with a bitmap) as a verified
+    GRIB2 message that `read_forcing` reads back to packing precision.
+
+    t2m is the average over the month of 2t (paramId 167, template 4.8); tp and
+    ssrd are the accumulations over the month of tp (228, m) and ssrd (169, J
+    m-2), the period running from the 1st of the month to the 1st of the next in
+    the standard calendar (the one landbc runs in)."""
+    if name not in _FORCING_WRITE:
+        raise GribError(f"unknown forcing variable {name!r}: landbc writes "
+                        f"{', '.join(FORCING_VARIABLES)} as forcing GRIB")  # fmt: skip
+    for what, v, lo, hi in (("year", year, 1, 9999), ("month", month, 1, 12)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+            raise GribError(f"{name}: {what} must be an integer {lo}..{hi}, found {v!r}")
+    year, month = int(year), int(month)
+    pid, stat, factor = _FORCING_WRITE[name]
+    var = catalog.variable(name)
+    model_grid = _as_model_grid(grid)
+    a = np.asarray(values, dtype=np.float64)
+    if a.shape not in (tuple(model_grid.shape), (model_grid.npoints,)):
+        raise GribError(
+            f"{name}: field of shape {a.shape} does not fit the grid {model_grid.describe()}: "
+            f"expected {tuple(model_grid.shape)} (or {(model_grid.npoints,)})"
+        )
+    a = a.reshape(-1)
+    if np.isinf(a).any():
+        raise GribError(f"{name}: values must be finite or NaN (missing), found inf")
+    ok = a[~np.isnan(a)]
+    if ok.size and (ok.min() < var.valid_min or ok.max() > var.valid_max):
+        raise GribError(f"{name}: values {ok.min():.4g}..{ok.max():.4g} {var.units} for "
+                        f"{format_month(year, month)} outside the valid range "
+                        f"{var.valid_min:g}..{var.valid_max:g} {var.units}")  # fmt: skip
+    days = days_in_month(year, month) if stat == 1 else 1
+    data = a * (factor * days)
+    missing = np.isnan(data)
+
+    ec = _eccodes()
+    sample, grid_keys = _grid_keys(model_grid)
+    time_keys = [
+        (k, stat if k == "typeOfStatisticalProcessing" else v)
+        for k, v in _time_keys(year, month, AVERAGE, "hours", "standard")
+    ]
+    keys: Keys = [
+        ("centre", _ECMF),
+        ("tablesVersion", tables_version_latest()),
+        *grid_keys,
+        ("productDefinitionTemplateNumber", 8),
+    ]
+    # paramId sets discipline, category, number and the level (2 m for 2t); it is not
+    # checked as a key, since ecCodes reads it back under its name of the statistic.
+    after: Keys = [
+        *time_keys,
+        ("packingType", "grid_simple"),
+        ("bitmapPresent", int(missing.any())),
+    ]
+    h = ec.codes_grib_new_from_samples(sample)
+    try:
+        for key, value in [*keys, ("paramId", pid), *after]:
+            try:
+                if isinstance(value, tuple):
+                    ec.codes_set_long_array(h, key, list(value))
+                else:
+                    ec.codes_set(h, key, value)
+            except ec.GribInternalError as e:
+                raise GribError(f"{name}: ecCodes cannot set {key} = {value!r} ({e})") from None
+        ec.codes_set(h, "bitsPerValue", int(bits_per_value))
+        if missing.any():
+            fill = _MISSING_VALUE if not np.any(data[~missing] == _MISSING_VALUE) else (
+                float(np.nanmax(np.abs(data))) * 2 + 1)  # fmt: skip
+            ec.codes_set(h, "missingValue", fill)
+            data_out = np.where(missing, fill, data)
+        else:
+            data_out = data
+        try:
+            ec.codes_set_values(h, data_out)
+        except ec.GribInternalError as e:
+            raise GribError(f"{name}: ecCodes cannot encode the values ({e})") from None
+        message = bytes(ec.codes_get_message(h))
+    finally:
+        ec.codes_release(h)
+    what = f"{name} {format_month(year, month)}"
+    decoded = verify_message(message, [*keys, *after], grid=model_grid, values=data,
+                             bits_per_value=int(bits_per_value), what=what)  # fmt: skip
+    readable = {s.param_id for s in FORCING_SOURCES[name]}
+    if decoded[0] not in readable:
+        raise GribError(f"{what}: paramId reads back as {decoded[0]} ({decoded[1]}); "
+                        f"read_forcing reads {_describe_sources(name)}")  # fmt: skip
+    return EncodedMessage(name, year, month, message, tuple([*keys, *after]), *decoded)
+
+
+def write_forcing(
+    path: str | os.PathLike[str],
+    fields_by_month: Mapping[YearMonth, Mapping[str, Any]],
+    grid: ModelGrid | Grid,
+    *,
+    bits_per_value: int = FORCING_BITS_PER_VALUE,
+) -> list[EncodedMessage]:
+    """Write monthly forcing into one GRIB2 file, atomically: for each (year, month) of
+    `fields_by_month`, its fields by name (t2m K, tp mm day-1, ssrd W m-2, on `grid`,
+    NaN = missing), as `encode_forcing_field` encodes them. What `read_forcing` gives
+    back equals the input to packing precision (24 bits by default). For hosts that
+    hand landbc their climate as files, and for tests."""
+    encoded = [
+        encode_forcing_field(name, values, grid, year, month, bits_per_value=bits_per_value)
+        for (year, month), fields in sorted(fields_by_month.items())
+        for name, values in fields.items()
+    ]
+    if not encoded:
+        raise GribError(f"{path}: no forcing fields to write")
+    write_messages(path, encoded)
+    log.info("wrote %d forcing GRIB messages to %s", len(encoded), path)
+    return encoded

@@ -65,8 +65,9 @@ def test_run_six_steps(tmp_path, tiny_bundle, tiny_cube):
     assert [str(t)[:7] for t in ds.time.values] == [f"2001-{m:02d}" for m in range(1, 7)]
     cube = Cube.open(tiny_cube)
     land = cube.root["land_mask"][:] == 1
-    assert ds.lu.dtype == np.uint8 and int(ds.lu.max()) < catalog.N_LU
-    assert ds.lc.dtype == np.uint8 and int(ds.lc.max()) < catalog.N_LC
+    # stored as uint8 with fill 255 (no class), which xarray masks: decoded as float32
+    assert ds.lu.encoding["dtype"] == np.uint8 and int(ds.lu.max()) < catalog.N_LU
+    assert ds.lc.encoding["dtype"] == np.uint8 and int(ds.lc.max()) < catalog.N_LC
     lai = ds.lai.values
     vmax = catalog.variable("lai").valid_max
     assert np.isfinite(lai[:, land]).all() and (lai[:, land] >= 0).all()

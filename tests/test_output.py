@@ -63,7 +63,8 @@ def test_round_trip_with_xarray(tmp_path):
     assert ds.attrs["run_start"] == "2015-11" and ds.attrs["run_direction"] == "forward"
     assert ds.attrs["bundle"] == "b" and ds.attrs["Conventions"] == "CF-1.8"
     assert Grid.from_dict(ds.attrs["grid"]) == GRID
-    assert set(ds.data_vars) == set(NAMES)
+    assert set(ds.data_vars) == {*NAMES, "time_bnds", "written"}
+    assert ds["written"].values.tolist() == [1, 1, 1]
     assert [str(t)[:10] for t in ds.time.values] == ["2015-11-01", "2015-12-01", "2016-01-01"]
     np.testing.assert_allclose(ds.lat.values, GRID.lat)
     np.testing.assert_allclose(ds.lon.values, GRID.lon)
@@ -71,7 +72,10 @@ def test_round_trip_with_xarray(tmp_path):
     for v in catalog.OUTPUT_VARIABLES:
         da = ds[v.name]
         assert da.dims == ("time", "lat", "lon")
-        assert da.dtype == np.dtype(v.dtype)  # class maps stay uint8: class 0 is not masked
+        # Class maps have a fill value outside their classes (255): xarray masks it, so
+        # they decode as float32 (class 0 stays 0, not missing); floats stay float32.
+        assert da.dtype == np.float32
+        assert da.encoding["dtype"] == np.dtype(v.dtype)
         assert da.encoding["chunks"] == (1, 512, 40)
         for k in ("units", "long_name", "standard_name", "GRIB_paramId"):
             want = v.cf_attrs().get(k)
