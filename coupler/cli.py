@@ -10,6 +10,8 @@
     landbc export BUNDLE --out NEW                re-script a bundle's nets with this code
     landbc inspect BUNDLE                         describe a weights bundle
     landbc host-inputs CUBE --bundle B --out DIR  input files for the example C++/Fortran hosts
+    landbc export-forcing --cube C --grid O96     the cube's climate on a model grid, one
+               --start YYYY-MM --steps N --out D  GRIB2 file per month ([forcing] climate="grib")
 
 User errors (a bad config, a missing file, an input the emulator refuses) end
 with one line on stderr and exit code 2; -v shows the traceback and debug logs.
@@ -144,6 +146,38 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--tiny", action="store_true",
                    help="if CUBE does not exist, first generate the 80x80-pixel test world "
                         "there (46-50N 6-10E, 2000-2002, seed 0)")  # fmt: skip
+    h.add_argument("--host-grid", default=None, metavar="GRID",
+                   help='the Fortran host also runs on its own grid ("O96", "1/1", ...): '
+                        "remap weights into OUT/remap, &landbc_esm in host.nml")  # fmt: skip
+    h.add_argument("--host-forcing", nargs="+", default=(), type=Path, metavar="GRIB",
+                   help="GRIB files of t2m, tp, ssrd on the host grid, given to the host "
+                        "there instead of the cube's coarse forcing")  # fmt: skip
+    f = sub.add_parser("export-forcing", parents=[common],
+                       help="the cube's monthly climate on a model grid, as GRIB2")  # fmt: skip
+    f.add_argument("--cube", type=Path, required=True, help="cube whose t2m, tp, ssrd are written")
+    f.add_argument("--grid", required=True,
+                   help='target grid: "O96", "N320", "F96" or "dlon/dlat" ("1/1")')  # fmt: skip
+    f.add_argument("--start", required=True, metavar="YYYY-MM", help="first month")
+    f.add_argument("--steps", type=int, default=24, help="months to write (default 24)")
+    f.add_argument("--direction", default="forward", choices=("forward", "backward"))
+    f.add_argument("--out", type=Path, required=True,
+                   help="folder for forcing_YYYY-MM.grib2 (created if needed)")  # fmt: skip
+    rw = sub.add_parser("remap-weights", parents=[common],
+                        help="remap weights for a C/C++/Fortran host on its own grid "
+                             "(landbc_set_host_grid)")  # fmt: skip
+    rw.add_argument("--cube", type=Path, required=True,
+                    help="cube whose grid and land mask define the domain")  # fmt: skip
+    rw.add_argument("--box", type=float, nargs=4, metavar=("S", "N", "W", "E"), default=None,
+                    help="lat_south lat_north lon_west lon_east (default: cube grid)")  # fmt: skip
+    rw.add_argument("--grid", required=True,
+                    help='host grid: "O96", "N320", "F96" or "dlon/dlat" ("1/1")')  # fmt: skip
+    rw.add_argument(
+        "--forcing",
+        default="conservative",
+        choices=("conservative", "bilinear", "none"),
+        help="weights for forcing given on the host grid (default conservative)",
+    )
+    rw.add_argument("--out", type=Path, required=True, help="folder for the weight files")
     return p
 
 
@@ -264,8 +298,37 @@ def cmd_host_inputs(args: argparse.Namespace) -> int:
     start = parse_month(args.start, "--start") if args.start is not None else None
     out = write_host_inputs(args.cube, args.out, args.bundle, box=args.box, start=start,
                             nsteps=args.steps, direction=args.direction,
-                            restart_step=args.restart_step)  # fmt: skip
+                            restart_step=args.restart_step, host_grid=args.host_grid,
+                            host_forcing_files=args.host_forcing)  # fmt: skip
     log.info("host inputs written: %s (run e.g. landbc_host_f %s)", out, out)
+    return 0
+
+
+def cmd_export_forcing(args: argparse.Namespace) -> int:
+    from .calendar import parse_month
+    from .forcing import export_forcing
+
+    start = parse_month(args.start, "--start")
+    paths = export_forcing(args.cube, args.grid, start, args.steps, args.out,
+                           direction=args.direction)  # fmt: skip
+    log.info("forcing written: %d files in %s (read them with [forcing] climate = \"grib\", "
+             "files = [\"%s/forcing_*.grib2\"])", len(paths), args.out, args.out)  # fmt: skip
+    return 0
+
+
+def cmd_remap_weights(args: argparse.Namespace) -> int:
+    from landbc.emulator.cube import Cube
+
+    from .driver import domain_window
+    from .remap import write_host_weights
+
+    cube = Cube.open(args.cube)
+    grid, win, _ = domain_window(cube.grid, tuple(args.box) if args.box else None)
+    method = None if args.forcing == "none" else args.forcing
+    paths = write_host_weights(grid, cube.static(win)["land_mask"], args.grid, args.out,
+                               forcing_method=method)  # fmt: skip
+    for role, path in paths.items():
+        print(f"{role}: {path}")
     return 0
 
 
@@ -289,6 +352,8 @@ _COMMANDS = {
     "export": cmd_export,
     "inspect": cmd_inspect,
     "host-inputs": cmd_host_inputs,
+    "export-forcing": cmd_export_forcing,
+    "remap-weights": cmd_remap_weights,
 }
 
 

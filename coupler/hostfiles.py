@@ -10,6 +10,15 @@ reads with stream access:
     OUT/prior/<name>.bin               lu, lc of the start year, lai of the start month
     OUT/forcing/<NNN>/<name>.bin       the forcing of step NNN (001..nsteps)
 
+With a host grid (`host_grid="O96"`), the host also plays an ESM on its own grid:
+
+    OUT/remap/*.safetensors            the weights of `landbc remap-weights` for it
+    OUT/host_forcing/<NNN>/<name>.bin  t2m, tp, ssrd on the host grid (float32, one value
+                                       per host point), read from `host_forcing_files`
+                                       (GRIB on that grid); namelist group &landbc_esm
+
+and the Fortran host writes the fields of `ESM_FIELDS` aggregated to its grid.
+
 Every .bin is the raw array, little-endian, row-major with rows north to south,
 in the variable's native dtype (uint8 class codes, float32 otherwise): what
 the C ABI takes, and a Fortran array declared (nx, ny) read in one go. A
@@ -28,7 +37,7 @@ order, 10 significant digits; lu_sum / lc_sum the sums of the class codes).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +53,8 @@ from .driver import domain_window
 
 NAMELIST = "host.nml"
 GROUP = "landbc_host"
+ESM_GROUP = "landbc_esm"
+ESM_FIELDS = ("cvh", "cvl", "tvh", "tvl", "lai_hv", "lai_lv")  # what the host reads on its grid
 # The tiny test domain of tests/conftest.py (TINY_GRID, TINY_YEARS, seed 0): 80 x 80
 # pixels, 16 x 16 coarse cells; `landbc host-inputs --tiny` creates it for ctest.
 TINY_GRID = Grid(lat_south=46.0, lat_north=50.0, lon_west=6.0, lon_east=10.0, res=0.05,
@@ -96,6 +107,8 @@ def write_host_inputs(
     nsteps: int = 24,
     direction: str = "forward",
     restart_step: int = 12,
+    host_grid: str | None = None,
+    host_forcing_files: Sequence[str | Path] = (),
 ) -> Path:
     """Write the example hosts' inputs for `box` (default: the whole cube grid) into
     `out_dir` and return it. `start` is the month of the priors (default
@@ -109,6 +122,8 @@ def write_host_inputs(
         raise ValueError(f"nsteps: expected 1..999 (3-digit step folders), found {nsteps}")
     if not 0 <= restart_step <= nsteps:
         raise ValueError(f"restart_step: expected 0..nsteps ({nsteps}), found {restart_step}")
+    if host_forcing_files and not host_grid:
+        raise ValueError("host_forcing_files: forcing on a host grid needs host_grid")
     start = tuple(start) if start is not None else default_start(cube, direction)
     months = cal.month_range(cal.add_months(*start, d), nsteps, direction)
     lo, hi = min([start, *months]), max([start, *months])
@@ -149,8 +164,52 @@ def write_host_inputs(
         f"  direction = '{direction}'",
         "/",
     ]
+    if host_grid:
+        lines += _write_host_grid_inputs(out, grid, static["land_mask"], host_grid,
+                                         host_forcing_files, months)  # fmt: skip
     (out / NAMELIST).write_text("\n".join(lines) + "\n")
     return out
+
+
+def _write_host_grid_inputs(out: Path, grid: Grid, land_mask: np.ndarray, host_grid: str,
+                            files: Sequence[str | Path],
+                            months: list[tuple[int, int]]) -> list[str]:  # fmt: skip
+    """The weights, the forcing on the host grid, and the lines of &landbc_esm."""
+    from . import gribio
+    from .grids import grid_from_name
+    from .remap import write_host_weights
+
+    write_host_weights(grid, land_mask, host_grid, out / "remap")
+    names: tuple[str, ...] = ()
+    if files:
+        names = tuple(gribio.FORCING_VARIABLES)
+        fo = gribio.read_forcing(files, variables=names, months=months)
+        target = grid_from_name(host_grid)
+        if fo.grid != target:
+            raise ValueError(f"host_forcing_files: expected fields on {target.describe()}, "
+                             f"found {fo.grid.describe()}")  # fmt: skip
+        for k, ym in enumerate(months, start=1):
+            i = fo.months.index(ym)
+            for name in names:
+                path = out / "host_forcing" / f"{k:03d}" / f"{name}.bin"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                values = np.ascontiguousarray(fo.data[name][i], dtype="<f4").reshape(-1)
+                path.write_bytes(values.tobytes())
+    quoted = ", ".join(f"'{n}'" for n in ESM_FIELDS)
+    lines = [
+        f"&{ESM_GROUP}",
+        f"  host_grid = '{host_grid.strip()}'",
+        f"  weights_dir = '{(out / 'remap').resolve()}'",
+        f"  esm_fields = {quoted}",
+    ]
+    if names:
+        lines.append(f"  host_forcing = {', '.join(repr(n) for n in names)}")
+    return [*lines, "/"]
+
+
+def read_host_field(out_dir: str | Path, step: int, name: str) -> np.ndarray:
+    """A field the Fortran host wrote on its grid after `step` (float64, NaN = no land)."""
+    return np.fromfile(Path(out_dir) / f"esm_{step:03d}_{name}.bin", dtype="<f8")
 
 
 # --- reading ----------------------------------------------------------------------
@@ -161,7 +220,9 @@ def read_namelist(out_dir: str | Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for raw in (Path(out_dir) / NAMELIST).read_text().splitlines():
         line = raw.strip()
-        if not line or line.startswith(("&", "/", "!")):
+        if line.startswith("/"):  # the end of &landbc_host; &landbc_esm may follow
+            break
+        if not line or line.startswith(("&", "!")):
             continue
         key, sep, value = line.partition("=")
         if not sep:

@@ -813,3 +813,67 @@ def cached_weights(
     save_weights(path, w, expected)
     logger.info("remap weights %s -> %s (%s) saved to %s", src.name, tgt.name, method, path)
     return w
+
+
+# ---------------------------------------------------------------------------
+# A host model's weights, for the C++ core (landbc_set_host_grid)
+# ---------------------------------------------------------------------------
+
+#: Roles of host weight files (metadata ``host_role``), as the C++ core's HostGrid reads them.
+HOST_OUTPUTS, HOST_FORCING = "outputs", "forcing"
+
+
+def host_grid_label(name: str) -> str:
+    """The name a host declares its grid by (`landbc_set_host_grid`): the user's name,
+    stripped; the C++ core compares it case-insensitively."""
+    return name.strip()
+
+
+def write_host_weights(
+    grid: Grid,
+    land_mask: Any,
+    host_grid: str,
+    out_dir: str | Path,
+    *,
+    forcing_method: str | None = "conservative",
+) -> dict[str, Path]:
+    """Write the weight files a C/C++/Fortran host needs for its grid `host_grid`
+    (a `grids.grid_from_name` name) and the emulator domain `grid`:
+
+    - ``outputs``: land-masked conservative weights from the domain's
+      high-resolution grid to the host grid (grid-box average over land,
+      dominant type), as `landbc.coupler.esm_output` uses them;
+    - ``forcing`` (unless `forcing_method` is None): unmasked weights
+      (conservative or bilinear) from the host grid to the domain's coarse
+      grid, for forcing given on the host grid.
+
+    Their names are those of `cached_weights` (so a run's cache can reuse them)
+    and their metadata adds ``host_grid`` and ``host_role``, which the C++ core
+    matches. Returns the paths by role."""
+    from .grids import grid_from_name
+
+    target = grid_from_name(host_grid)
+    label = host_grid_label(host_grid)
+    land = np.asarray(land_mask)
+    if land.shape != grid.shape:
+        raise ValueError(f"land_mask of shape {land.shape} does not fit the domain "
+                         f"{grid.describe()}")  # fmt: skip
+    land = land.astype(bool) if land.dtype == bool else land == 1
+    high = RegularLatLonGrid.from_emulator_grid(grid)
+    jobs = [(HOST_OUTPUTS, high, target, "conservative", land)]
+    if forcing_method is not None:
+        coarse = RegularLatLonGrid.from_emulator_grid(grid, coarse=True)
+        jobs.append((HOST_FORCING, target, coarse, forcing_method, None))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for role, src, tgt, method, mask in jobs:
+        t0 = time.perf_counter()
+        w = compute_weights(src, tgt, method, source_mask=mask)
+        meta = _expected_metadata(src, tgt, method, mask_sha256(mask) if mask is not None else "")
+        path = out / weights_filename(src, tgt, method, source_mask=mask)
+        save_weights(path, w, {**meta, "host_grid": label, "host_role": role})
+        logger.info("%s weights %s -> %s (%s, %d entries) in %.1f s: %s", role, src.name,
+                    tgt.name, method, w.nnz, time.perf_counter() - t0, path)  # fmt: skip
+        paths[role] = path
+    return paths

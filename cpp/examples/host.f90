@@ -14,6 +14,15 @@
 !> (OUTPUT_DIR defaults to INPUT_DIR and must exist). With RESTART_FILE it
 !> resumes instead: the restart's month says which step comes next.
 !>
+!> On the host model's own grid (optional namelist &landbc_esm, written by
+!> `landbc host-inputs --host-grid O96 --host-forcing FILES`): the host declares
+!> its grid (host_grid, with the weights of `landbc remap-weights` in
+!> weights_dir), gives the forcing named in host_forcing on it
+!> (host_forcing/<NNN>/<name>.bin, float32, one value per host point) instead
+!> of on the coarse grid, and after each step writes the fields of esm_fields
+!> aggregated to its grid as OUTPUT_DIR/esm_<NNN>_<name>.bin (float64, NaN
+!> where a host cell has no land).
+!>
 !> One line per step on standard output, the same text as landbc_host_cpp:
 !>
 !>   step 001 2001-01 lai 6.924681877E-01 cvh ... cvl ... lai_hv ... lai_lv ... lu_sum N lc_sum N
@@ -30,7 +39,7 @@ program landbc_host_f
   !> One field bound to landbc: the array matching its dtype and rank is allocated.
   type :: field_t
     character(len=:), allocatable :: name
-    real(c_float), allocatable :: f0, f2(:, :), f3(:, :, :)
+    real(c_float), allocatable :: f0, f1(:), f2(:, :), f3(:, :, :)
     integer(c_int8_t), allocatable :: i2(:, :)
   end type
 
@@ -42,6 +51,12 @@ program landbc_host_f
   integer :: nsteps = 0, restart_step = 0
   namelist /landbc_host/ bundle, lat_south, lat_north, lon_west, lon_east, year, month, &
                          nsteps, restart_step, direction
+  ! The optional ESM group: the host's own grid, forcing given on it, fields read on it.
+  integer, parameter :: max_names = 16
+  character(len=64) :: host_grid = ''
+  character(len=4096) :: weights_dir = ''
+  character(len=32) :: host_forcing(max_names) = '', esm_fields(max_names) = ''
+  namelist /landbc_esm/ host_grid, weights_dir, host_forcing, esm_fields
 
   character(len=4096) :: arg
   character(len=:), allocatable :: indir, outdir, restart_file, step_dir
@@ -49,6 +64,11 @@ program landbc_host_f
   ! TARGET: landbc keeps views of these arrays (they are never copied).
   type(field_t), allocatable, target :: statics(:), priors(:), forcing(:)
   real(c_float), allocatable :: lai(:, :), cvh(:, :), cvl(:, :), lai_hv(:, :), lai_lv(:, :)
+  ! On the host grid: forcing given there (bound like `forcing`) and one output field.
+  type(field_t), allocatable, target :: host_fields(:)
+  real(c_double), allocatable :: on_host(:)
+  integer(c_int64_t) :: npoints
+  integer :: j
   integer(c_int8_t), allocatable :: lu(:, :), lc(:, :)
   integer(c_int64_t) :: ny, nx, cny, cnx
   integer(c_int) :: y, m, ry, rm, run_sign
@@ -75,6 +95,9 @@ program landbc_host_f
   if (ios /= 0) call fatal('cannot open ' // indir // '/host.nml')
   read (u, nml=landbc_host, iostat=ios)
   if (ios /= 0) call fatal('cannot read namelist &landbc_host from ' // indir // '/host.nml')
+  rewind (u)
+  read (u, nml=landbc_esm, iostat=ios)  ! optional: end of file if the group is absent
+  if (ios > 0) call fatal('cannot read namelist &landbc_esm from ' // indir // '/host.nml')
   close (u)
   select case (trim(direction))
   case ('forward')
@@ -114,13 +137,27 @@ program landbc_host_f
   call check(landbc_grid_shape(h, ny, nx, cny, cnx), 'landbc_grid_shape')
   allocate (lai(nx, ny), cvh(nx, ny), cvl(nx, ny), lai_hv(nx, ny), lai_lv(nx, ny))
   allocate (lu(nx, ny), lc(nx, ny))
-  call bind_role(LANDBC_FORCING, forcing)
+  call bind_role(LANDBC_FORCING, forcing, skip=host_forcing)
+  if (len_trim(host_grid) > 0) then
+    call check(landbc_set_host_grid(h, trim(host_grid), trim(weights_dir)), &
+               'landbc_set_host_grid ' // trim(host_grid))
+    call check(landbc_host_grid_size(h, npoints), 'landbc_host_grid_size')
+    allocate (host_fields(count(host_forcing /= '')), on_host(npoints))
+    do j = 1, size(host_fields)
+      host_fields(j)%name = trim(host_forcing(j))
+      allocate (host_fields(j)%f1(npoints))
+      host_fields(j)%f1 = 0
+      call check(landbc_set_host_field(h, host_fields(j)%name, host_fields(j)%f1), &
+                 'landbc_set_host_field ' // host_fields(j)%name)
+    end do
+  end if
 
   ! --- the step loop
   do k = first, nsteps
     write (tag, '(i3.3)') k
     step_dir = indir // '/forcing/' // tag
     call read_role(forcing, step_dir)
+    if (allocated(host_fields)) call read_role(host_fields, indir // '/host_forcing/' // tag)
     call check(landbc_step(h, y, m), 'landbc_step ' // tag)
     if (month_index(y, m) /= month_index(year, month) + dir_sign * k) then
       call fatal('step ' // tag // ' produced ' // month_str(y, m) // ', not the expected month')
@@ -136,6 +173,13 @@ program landbc_host_f
       ' lai ' // sci(mean(lai)) // ' cvh ' // sci(mean(cvh)) // ' cvl ' // sci(mean(cvl)) // &
       ' lai_hv ' // sci(mean(lai_hv)) // ' lai_lv ' // sci(mean(lai_lv)) // &
       ' lu_sum ' // int_str(class_sum(lu)) // ' lc_sum ' // int_str(class_sum(lc))
+    if (len_trim(host_grid) > 0) then
+      do j = 1, count(esm_fields /= '')
+        call check(landbc_get_host_field(h, trim(esm_fields(j)), on_host), &
+                   'landbc_get_host_field ' // trim(esm_fields(j)))
+        call write_raw(outdir // '/esm_' // tag // '_' // trim(esm_fields(j)) // '.bin', on_host)
+      end do
+    end if
     if (k == restart_step) then
       call check(landbc_save_restart(h, outdir // '/restart_' // tag // '.safetensors'), &
                  'landbc_save_restart')
@@ -164,17 +208,30 @@ contains
     error stop 1
   end subroutine
 
-  !> Allocates one array per variable of `role`, shaped and typed as landbc says,
-  !> and binds it (landbc reads it at every initialise / step).
-  subroutine bind_role(role, fields)
+  !> Allocates one array per variable of `role` (but those named in `skip`), shaped
+  !> and typed as landbc says, and binds it (landbc reads it at every initialise / step).
+  subroutine bind_role(role, fields, skip)
     integer(c_int), intent(in) :: role
     type(field_t), allocatable, target, intent(inout) :: fields(:)
-    integer(c_int) :: n, i, dtype, ndim, status
+    character(len=*), intent(in), optional :: skip(:)
+    integer(c_int) :: n, i, k, dtype, ndim, status
     integer(c_int64_t) :: s(3)
+    character(len=64), allocatable :: names(:)
+    character(len=:), allocatable :: vname
     call check(landbc_variable_count(h, role, n), 'landbc_variable_count')
-    allocate (fields(n))
+    allocate (names(n))
+    k = 0
     do i = 1, n
-      call check(landbc_variable_name(h, role, i, fields(i)%name), 'landbc_variable_name')
+      call check(landbc_variable_name(h, role, i, vname), 'landbc_variable_name')
+      if (present(skip)) then
+        if (any(skip == vname)) cycle
+      end if
+      k = k + 1
+      names(k) = vname
+    end do
+    allocate (fields(k))
+    do i = 1, k
+      fields(i)%name = trim(names(i))
       associate (f => fields(i), name => fields(i)%name)
         call check(landbc_variable_dtype(h, name, dtype), 'landbc_variable_dtype ' // name)
         call check(landbc_variable_shape(h, name, ndim, s), 'landbc_variable_shape ' // name)
@@ -216,6 +273,7 @@ contains
         inquire (unit=unit, size=size_file)
         if (allocated(f%i2)) size_want = size(f%i2, kind=int64)
         if (allocated(f%f0)) size_want = 4
+        if (allocated(f%f1)) size_want = 4 * size(f%f1, kind=int64)
         if (allocated(f%f2)) size_want = 4 * size(f%f2, kind=int64)
         if (allocated(f%f3)) size_want = 4 * size(f%f3, kind=int64)
         if (size_file /= size_want) then
@@ -224,12 +282,26 @@ contains
         end if
         if (allocated(f%i2)) read (unit, iostat=ios) f%i2
         if (allocated(f%f0)) read (unit, iostat=ios) f%f0
+        if (allocated(f%f1)) read (unit, iostat=ios) f%f1
         if (allocated(f%f2)) read (unit, iostat=ios) f%f2
         if (allocated(f%f3)) read (unit, iostat=ios) f%f3
         if (ios /= 0) call fatal('cannot read ' // path)
         close (unit)
       end associate
     end do
+  end subroutine
+
+  !> Writes `a` to `path` as raw float64 (stream access).
+  subroutine write_raw(path, a)
+    character(len=*), intent(in) :: path
+    real(c_double), intent(in) :: a(:)
+    integer :: unit, ios
+    open (newunit=unit, file=path, access='stream', form='unformatted', status='replace', &
+          action='write', iostat=ios)
+    if (ios /= 0) call fatal('cannot write ' // path)
+    write (unit, iostat=ios) a
+    if (ios /= 0) call fatal('cannot write ' // path)
+    close (unit)
   end subroutine
 
   !> Mean of a field, added in memory order in double precision (as landbc_host_cpp).

@@ -306,6 +306,138 @@ module landbc
   character(len=:), allocatable, save :: module_error
   !$omp threadprivate(module_error)
 
+  ! --- the host model's own grid (landbc.h, landbc_set_host_grid) -------------------------
+  ! Weights from `landbc remap-weights`; fields on the host grid are 1-D (npoints), a
+  ! reduced Gaussian grid's points or a regular grid's nlon * nlat, north-west first.
+  public :: landbc_set_host_grid_c, landbc_host_grid_size_c, landbc_set_host_field_c, &
+            landbc_get_host_field_c
+  public :: landbc_set_host_grid, landbc_host_grid_size, landbc_set_host_field, &
+            landbc_get_host_field
+
+  interface
+    function landbc_set_host_grid_c(h, name, weights_dir) &
+        bind(C, name="landbc_set_host_grid") result(status)
+      import :: c_ptr, c_char, c_int
+      type(c_ptr), value :: h
+      character(kind=c_char), dimension(*), intent(in) :: name, weights_dir
+      integer(c_int) :: status
+    end function
+
+    function landbc_host_grid_size_c(h, npoints) bind(C, name="landbc_host_grid_size") &
+        result(status)
+      import :: c_ptr, c_int, c_int64_t
+      type(c_ptr), value :: h
+      integer(c_int64_t), intent(out) :: npoints
+      integer(c_int) :: status
+    end function
+
+    function landbc_set_host_field_c(h, name, data, dtype, ndim, shape) &
+        bind(C, name="landbc_set_host_field") result(status)
+      import :: c_ptr, c_char, c_int, c_int64_t
+      type(c_ptr), value :: h
+      character(kind=c_char), dimension(*), intent(in) :: name
+      type(c_ptr), value :: data
+      integer(c_int), value :: dtype, ndim
+      integer(c_int64_t), dimension(*), intent(in) :: shape
+      integer(c_int) :: status
+    end function
+
+    function landbc_get_host_field_c(h, name, buffer, dtype, count) &
+        bind(C, name="landbc_get_host_field") result(status)
+      import :: c_ptr, c_char, c_int, c_int64_t
+      type(c_ptr), value :: h
+      character(kind=c_char), dimension(*), intent(in) :: name
+      type(c_ptr), value :: buffer
+      integer(c_int), value :: dtype
+      integer(c_int64_t), value :: count
+      integer(c_int) :: status
+    end function
+  end interface
+
+  !> Bind a coarse forcing field given on the host grid: real(c_float) or
+  !> real(c_double) of rank 1 (npoints) or 2 (npoints, channels). No copy: the
+  !> array must stay allocated (TARGET) while bound; each landbc_step remaps it.
+  interface landbc_set_host_field
+    module procedure set_host_field_f32_1d, set_host_field_f64_1d
+    module procedure set_host_field_f32_2d, set_host_field_f64_2d
+  end interface
+
+  !> An output of the current month aggregated to the host grid (ECLand's rules:
+  !> land mean, dominant class) into real(c_double) or real(c_float) data(npoints);
+  !> NaN where a host cell has no land of the domain.
+  interface landbc_get_host_field
+    module procedure get_host_field_f64, get_host_field_f32
+  end interface
+
+  ! --- calendars and LAI interpolation (landbc.h; no handle) ------------------------------
+  ! The C functions and their wrappers are in one block here and one after `contains`.
+  ! Times are (year, month, day, seconds_of_day) on the host's CF calendar ('standard',
+  ! 'gregorian', 'proleptic_gregorian', 'julian', 'noleap', '365_day', 'all_leap',
+  ! '366_day', '360_day'); seconds_of_day and dt_seconds are integer(c_int64_t).
+
+  !> What one host step needs: landbc_coupling_events of landbc.h, the same layout.
+  type, bind(C), public :: landbc_coupling_events
+    integer(c_int64_t) :: seconds_of_day  !< end of the step: seconds since 00 UTC
+    real(c_double) :: w_a, w_b            !< LAI weights at the end; w_b = 1 - w_a
+    integer(c_int) :: year, month, day    !< end of the step
+    integer(c_int) :: n_lai               !< months whose LAI is needed now: 0, 1 or 2
+    integer(c_int) :: lai_year(2), lai_month(2)  !< those months, in the run's order
+    integer(c_int) :: new_lulc            !< 1: the year changed, LU/LC of lulc_year needed
+    integer(c_int) :: lulc_year           !< year of the end of the step
+    integer(c_int) :: year_a, month_a     !< month of w_a (the earlier anchor)
+    integer(c_int) :: year_b, month_b     !< month of w_b
+  end type
+
+  public :: landbc_calendar_days_in_month_c, landbc_calendar_days_in_year_c, &
+            landbc_lai_weights_c, landbc_coupling_step_c
+  public :: landbc_calendar_days_in_month, landbc_calendar_days_in_year, landbc_lai_weights, &
+            landbc_coupling_step
+
+  interface
+    function landbc_calendar_days_in_month_c(calendar, year, month, days) &
+        bind(C, name="landbc_calendar_days_in_month") result(status)
+      import :: c_char, c_int
+      character(kind=c_char), dimension(*), intent(in) :: calendar
+      integer(c_int), value :: year, month
+      integer(c_int), intent(inout) :: days
+      integer(c_int) :: status
+    end function
+
+    function landbc_calendar_days_in_year_c(calendar, year, days) &
+        bind(C, name="landbc_calendar_days_in_year") result(status)
+      import :: c_char, c_int
+      character(kind=c_char), dimension(*), intent(in) :: calendar
+      integer(c_int), value :: year
+      integer(c_int), intent(inout) :: days
+      integer(c_int) :: status
+    end function
+
+    function landbc_lai_weights_c(calendar, year, month, day, seconds_of_day, year_a, month_a, &
+                                  w_a, year_b, month_b, w_b) &
+        bind(C, name="landbc_lai_weights") result(status)
+      import :: c_char, c_int, c_int64_t, c_double
+      character(kind=c_char), dimension(*), intent(in) :: calendar
+      integer(c_int), value :: year, month, day
+      integer(c_int64_t), value :: seconds_of_day
+      integer(c_int), intent(inout) :: year_a, month_a, year_b, month_b
+      real(c_double), intent(inout) :: w_a, w_b
+      integer(c_int) :: status
+    end function
+
+    function landbc_coupling_step_c(calendar, dt_seconds, direction, year, month, day, &
+                                    seconds_of_day, events) &
+        bind(C, name="landbc_coupling_step") result(status)
+      import :: c_char, c_int, c_int64_t, landbc_coupling_events
+      character(kind=c_char), dimension(*), intent(in) :: calendar
+      integer(c_int64_t), value :: dt_seconds
+      character(kind=c_char), dimension(*), intent(in) :: direction
+      integer(c_int), value :: year, month, day
+      integer(c_int64_t), value :: seconds_of_day
+      type(landbc_coupling_events), intent(inout) :: events
+      integer(c_int) :: status
+    end function
+  end interface
+
 contains
 
   ! --- strings -----------------------------------------------------------------------------
@@ -601,6 +733,89 @@ contains
     status = copy_field(handle, name, c_loc(array), LANDBC_INT32, shape(array, c_int64_t))
   end function
 
+  ! --- the host model's own grid ----------------------------------------------------------
+
+  !> Declare the host grid by name ("O96", "N320", "1/1", ...), its weights in
+  !> weights_dir (`landbc remap-weights`); after landbc_initialise or a restart.
+  function landbc_set_host_grid(handle, name, weights_dir) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name, weights_dir
+    integer(c_int) :: status
+    status = track(landbc_set_host_grid_c(handle, c_str(name), c_str(weights_dir)))
+  end function
+
+  !> Number of points of the declared host grid.
+  function landbc_host_grid_size(handle, npoints) result(status)
+    type(c_ptr), intent(in) :: handle
+    integer(c_int64_t), intent(out) :: npoints
+    integer(c_int) :: status
+    status = track(landbc_host_grid_size_c(handle, npoints))
+  end function
+
+  !> Binds `data` on the host grid with the Fortran shape `fshape` (passed to C reversed).
+  function bind_host_field(handle, name, data, dtype, fshape) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name
+    type(c_ptr), intent(in) :: data
+    integer(c_int), intent(in) :: dtype
+    integer(c_int64_t), intent(in) :: fshape(:)
+    integer(c_int) :: status
+    integer(c_int64_t) :: cshape(size(fshape))
+    cshape = fshape(size(fshape):1:-1)
+    status = track(landbc_set_host_field_c(handle, c_str(name), data, dtype, &
+                                           int(size(fshape), c_int), cshape))
+  end function
+
+  function set_host_field_f32_1d(handle, name, array) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name
+    real(c_float), intent(in), contiguous, target :: array(:)
+    integer(c_int) :: status
+    status = bind_host_field(handle, name, c_loc(array), LANDBC_FLOAT32, shape(array, c_int64_t))
+  end function
+
+  function set_host_field_f64_1d(handle, name, array) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name
+    real(c_double), intent(in), contiguous, target :: array(:)
+    integer(c_int) :: status
+    status = bind_host_field(handle, name, c_loc(array), LANDBC_FLOAT64, shape(array, c_int64_t))
+  end function
+
+  function set_host_field_f32_2d(handle, name, array) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name
+    real(c_float), intent(in), contiguous, target :: array(:, :)
+    integer(c_int) :: status
+    status = bind_host_field(handle, name, c_loc(array), LANDBC_FLOAT32, shape(array, c_int64_t))
+  end function
+
+  function set_host_field_f64_2d(handle, name, array) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name
+    real(c_double), intent(in), contiguous, target :: array(:, :)
+    integer(c_int) :: status
+    status = bind_host_field(handle, name, c_loc(array), LANDBC_FLOAT64, shape(array, c_int64_t))
+  end function
+
+  function get_host_field_f64(handle, name, array) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name
+    real(c_double), intent(inout), contiguous, target :: array(:)
+    integer(c_int) :: status
+    status = track(landbc_get_host_field_c(handle, c_str(name), c_loc(array), LANDBC_FLOAT64, &
+                                           size(array, kind=c_int64_t)))
+  end function
+
+  function get_host_field_f32(handle, name, array) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name
+    real(c_float), intent(inout), contiguous, target :: array(:)
+    integer(c_int) :: status
+    status = track(landbc_get_host_field_c(handle, c_str(name), c_loc(array), LANDBC_FLOAT32, &
+                                           size(array, kind=c_int64_t)))
+  end function
+
   !> Pointer to the emulator's own copy of a field on its device and its dtype
   !> (read-only; valid until the next initialise, step, load_restart or close).
   function landbc_get_field_device(handle, name, data, dtype) result(status)
@@ -773,6 +988,55 @@ contains
     shape = 1
     status = track(landbc_variable_shape_c(handle, c_str(name), ndim, cshape))
     if (status == LANDBC_OK) shape(1:ndim) = cshape(ndim:1:-1)
+  end function
+
+  ! --- calendars and LAI interpolation (landbc.h; no handle) ------------------------------
+
+  !> Days of (year, month) in a CF calendar (21 for October 1582 in 'standard').
+  function landbc_calendar_days_in_month(calendar, year, month, days) result(status)
+    character(len=*), intent(in) :: calendar
+    integer(c_int), intent(in) :: year, month
+    integer(c_int), intent(inout) :: days
+    integer(c_int) :: status
+    status = track(landbc_calendar_days_in_month_c(c_str(calendar), year, month, days))
+  end function
+
+  !> Days of a year in a CF calendar (360 in '360_day', 355 for 1582 in 'standard').
+  function landbc_calendar_days_in_year(calendar, year, days) result(status)
+    character(len=*), intent(in) :: calendar
+    integer(c_int), intent(in) :: year
+    integer(c_int), intent(inout) :: days
+    integer(c_int) :: status
+    status = track(landbc_calendar_days_in_year_c(c_str(calendar), year, days))
+  end function
+
+  !> ECLand's weights of monthly LAI at a time, to call every time step:
+  !> LAI = w_a * LAI(year_a, month_a) + w_b * LAI(year_b, month_b), month a and b the
+  !> months whose day-15 00 UTC anchors bracket the time (on an anchor: w_a = 1).
+  function landbc_lai_weights(calendar, year, month, day, seconds_of_day, year_a, month_a, &
+                              w_a, year_b, month_b, w_b) result(status)
+    character(len=*), intent(in) :: calendar
+    integer(c_int), intent(in) :: year, month, day
+    integer(c_int64_t), intent(in) :: seconds_of_day
+    integer(c_int), intent(inout) :: year_a, month_a, year_b, month_b
+    real(c_double), intent(inout) :: w_a, w_b
+    integer(c_int) :: status
+    status = track(landbc_lai_weights_c(c_str(calendar), year, month, day, seconds_of_day, &
+                                        year_a, month_a, w_a, year_b, month_b, w_b))
+  end function
+
+  !> The step of dt_seconds ('forward' or 'backward') from (year, month, day,
+  !> seconds_of_day): its end, the LAI months to produce now, whether a new year's
+  !> LU/LC is needed, and the LAI weights at its end. Unchanged on failure.
+  function landbc_coupling_step(calendar, dt_seconds, direction, year, month, day, &
+                                seconds_of_day, events) result(status)
+    character(len=*), intent(in) :: calendar, direction
+    integer(c_int64_t), intent(in) :: dt_seconds, seconds_of_day
+    integer(c_int), intent(in) :: year, month, day
+    type(landbc_coupling_events), intent(inout) :: events
+    integer(c_int) :: status
+    status = track(landbc_coupling_step_c(c_str(calendar), dt_seconds, c_str(direction), &
+                                          year, month, day, seconds_of_day, events))
   end function
 
 end module landbc

@@ -14,7 +14,16 @@
  *     landbc_step(h, &year, &month)         fields of the next month
  *     landbc_get_field(h, name, buffer, ...) outputs into caller memory
  *   landbc_save_restart(h, path) / landbc_load_restart(h, path)
+ *   on the host model's grid (see landbc_set_host_grid):
+ *     landbc_set_host_grid(h, "O96", weights_dir)     after initialise
+ *     landbc_set_host_field(h, "t2m", ...)            forcing given on it
+ *     landbc_get_host_field(h, "cvh", buffer, ...)    outputs aggregated to it
  *   landbc_close(&h)
+ *
+ * and, with no handle, at every time step of the host (see "Calendars and LAI
+ * interpolation" below):
+ *   landbc_coupling_step(calendar, dt, direction, y, m, d, sec, &events)
+ *   landbc_lai_weights(calendar, y, m, d, sec, &ya, &ma, &wa, &yb, &mb, &wb)
  *
  * Errors: every function returns a status code (LANDBC_OK = 0 on success);
  * landbc_last_error() gives the message of the last failure on the calling
@@ -138,6 +147,40 @@ int landbc_direction(const landbc_emulator* h, int* direction);
 int landbc_save_restart(const landbc_emulator* h, const char* path);
 int landbc_load_restart(landbc_emulator* h, const char* path);
 
+/* The host model's own grid (regular lat-lon or reduced Gaussian, e.g. "O96",
+ * "N320", "1/1"). The remap weights are computed once, in Python, by
+ *
+ *   landbc remap-weights --cube <cube> [--box S N W E] --grid O96 --out <weights_dir>
+ *
+ * (land-masked conservative weights from this domain to the host grid, and
+ * host grid to the coarse forcing grid); the core loads and applies them with
+ * the same arithmetic as the Python front, so fields are bit-identical.
+ *
+ * landbc_set_host_grid: after landbc_initialise / landbc_load_restart (the
+ * files are checked against the domain and its land mask; a restart with
+ * another domain or mask drops the host grid). A failed call keeps the
+ * previous host grid. name is compared case-insensitively with the name given
+ * to `landbc remap-weights`. */
+int landbc_set_host_grid(landbc_emulator* h, const char* name, const char* weights_dir);
+/* Number of points of the host grid (a reduced Gaussian grid's npoints, a
+ * regular grid's nlat * nlon, row-major from the north-west). */
+int landbc_host_grid_size(const landbc_emulator* h, int64_t* npoints);
+/* Bind a coarse forcing field given on the host grid (float32 or float64):
+ * shape (npoints) or (channels, npoints), or the host grid's own 2-D shape.
+ * A view of caller memory like landbc_set_field; each landbc_step remaps it to
+ * the coarse grid (area-weighted mean). Replaces a landbc_set_field binding of
+ * the same variable and vice versa. */
+int landbc_set_host_field(landbc_emulator* h, const char* name, const void* data, int dtype,
+                          int ndim, const int64_t* shape);
+/* A high-resolution output (or static) of the current month on the host grid,
+ * by ECLand's rules: the mean over each cell's land for continuous fields
+ * (cvh, cvl, lai_hv, lai_lv, lai), the dominant class (largest land area; ties
+ * to the smallest code) for class maps (tvh, tvl, lu, lc); NaN where a cell
+ * has no land of the domain. dtype LANDBC_FLOAT64 or LANDBC_FLOAT32; count
+ * must equal landbc_host_grid_size. */
+int landbc_get_host_field(landbc_emulator* h, const char* name, void* buffer, int dtype,
+                          int64_t count);
+
 /* Queries. Names and units come from the bundle's manifest. */
 int landbc_grid_shape(const landbc_emulator* h, int64_t* ny, int64_t* nx, int64_t* coarse_ny,
                       int64_t* coarse_nx);
@@ -152,6 +195,73 @@ int landbc_variable_units(const landbc_emulator* h, const char* name, char* buf,
 int landbc_variable_dtype(const landbc_emulator* h, const char* name, int* dtype);
 /* Expected shape on the current grid; shape must hold 3 entries. */
 int landbc_variable_shape(const landbc_emulator* h, const char* name, int* ndim, int64_t* shape);
+
+/* ---------------------------------------------------------------------------
+ * Calendars and LAI interpolation (no handle, no bundle, no libtorch involved)
+ *
+ * A host model steps in seconds on its own CF calendar and needs, at every
+ * step, the weights of the two monthly LAI fields (ECLand's linear
+ * interpolation between mid-month values anchored on day 15, 00 UTC) and, at
+ * some steps, a new monthly LAI (landbc_step) or yearly LU/LC. These functions
+ * answer both, bit-identical to the Python module landbc.coupler.calendar
+ * (interpolation_weights, CouplingSchedule.step): exact integer seconds, and
+ * w_a = (t2 - t) / (t2 - t1) correctly rounded, where t1 <= t < t2 are the
+ * anchors of month a and month b.
+ *
+ * calendar: "standard" (alias "gregorian": Julian before 1582-10-15, 4 October
+ * 1582 followed by 15 October), "proleptic_gregorian", "julian", "noleap"
+ * ("365_day"), "all_leap" ("366_day") or "360_day"; case and surrounding
+ * blanks are ignored, as in CF attributes. Years are astronomical (year 0 =
+ * 1 BC), |year| <= 1000000. A time is (year, month, day, seconds_of_day),
+ * seconds_of_day in 0..86399 (UTC, the land model's clock), and must exist in
+ * the calendar (no 29 February in noleap, no day 31 in 360_day).
+ * Bad arguments give LANDBC_ERR_ARGUMENT, with landbc_last_error() naming the
+ * argument, what was expected and what was found; outputs are then unchanged.
+ * -------------------------------------------------------------------------- */
+
+/* Days of (year, month), of year, in calendar (October 1582 has 21 days and
+ * 1582 has 355 in "standard"). */
+int landbc_calendar_days_in_month(const char* calendar, int year, int month, int* days);
+int landbc_calendar_days_in_year(const char* calendar, int year, int* days);
+
+/* Weights of monthly LAI at a time: LAI(t) = w_a * LAI(year_a, month_a) +
+ * w_b * LAI(year_b, month_b), month_a the earlier of the two months whose
+ * day-15 00 UTC anchors bracket t (t1 <= t < t2; exactly on an anchor, that
+ * month is month a with w_a = 1). w_b = 1 - w_a, computed in double. Any output
+ * pointer may be NULL. Also what a run needs before its first step: the LAI of
+ * months a and b, and the LU/LC of the start's year. */
+int landbc_lai_weights(const char* calendar, int year, int month, int day, int64_t seconds_of_day,
+                       int* year_a, int* month_a, double* w_a, int* year_b, int* month_b,
+                       double* w_b);
+
+/* What one host step needs (CouplingSchedule.step). 80 bytes, no padding
+ * (offsets in comments); Fortran: type(landbc_coupling_events), bind(C). */
+typedef struct landbc_coupling_events {
+  int64_t seconds_of_day; /*  0: end of the step: seconds since 00 UTC */
+  double w_a;             /*  8: LAI weights at the end of the step ... */
+  double w_b;             /* 16: ... w_b = 1 - w_a */
+  int year;               /* 24: end of the step (start + dt forward, start - dt backward) */
+  int month;              /* 28 */
+  int day;                /* 32 */
+  int n_lai;              /* 36: number of months whose LAI is needed now: 0, 1 or 2 */
+  int lai_year[2];        /* 40: those months, in the run's order (the LAI bracket at the */
+  int lai_month[2];       /* 48: end minus the bracket at the start); entries >= n_lai are 0 */
+  int new_lulc;           /* 56: 1 when the step changed the calendar year (crossed 1 January
+                                 00 UTC): LU/LC of lulc_year is needed now; else 0 */
+  int lulc_year;          /* 60: year of the end of the step (always set) */
+  int year_a, month_a;    /* 64, 68: the months of w_a and w_b at the end of the step */
+  int year_b, month_b;    /* 72, 76 */
+} landbc_coupling_events;
+
+/* The step of a host stepping by dt_seconds (> 0) in direction ("forward" or
+ * "backward"; NULL means forward) from the start time (year, month, day,
+ * seconds_of_day): its end time, the LAI months to produce now (forward: the
+ * later month of the new bracket, so the emulator steps month + 1; backward:
+ * the earlier one), whether a new year's LU/LC is needed, and the LAI weights
+ * at the end. Call it every step with the previous step's end as start. */
+int landbc_coupling_step(const char* calendar, int64_t dt_seconds, const char* direction, int year,
+                         int month, int day, int64_t seconds_of_day,
+                         landbc_coupling_events* events);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 #include <torch/extension.h>
 
 #include "landbc/emulator.hpp"
+#include "landbc/remap.hpp"
 
 namespace py = pybind11;
 
@@ -32,6 +33,26 @@ PYBIND11_MODULE(_cpp, m) {
   m.doc() = "landbc C++ core (landbc::Emulator) for Python; see cpp/README.md";
   m.def("version", &landbc::version);
   m.def("sha256_file", &landbc::sha256_file);
+  m.def("mask_sha256", &landbc::mask_sha256, py::arg("land_mask"));
+  // The C++ application of a weight file, for the parity tests against landbc.coupler.remap:
+  // a float32/float64 field -> the float64 average; uint8 codes -> the dominant code.
+  m.def(
+      "remap_apply",
+      [](const std::string& path, const torch::Tensor& field) {
+        const auto w = landbc::RemapWeights::load(path);
+        torch::Tensor f = field.contiguous();
+        TORCH_CHECK(f.numel() == w.n_source(), "field has ", f.numel(), " values, weights ",
+                    w.n_source());
+        torch::Tensor out = torch::empty({w.n_target()}, torch::kFloat64);
+        if (f.scalar_type() == torch::kUInt8)
+          w.dominant(f.data_ptr<uint8_t>(), out.data_ptr<double>());
+        else if (f.scalar_type() == torch::kFloat64)
+          w.average(f.data_ptr<double>(), out.data_ptr<double>());
+        else
+          w.average(f.to(torch::kFloat32).contiguous().data_ptr<float>(), out.data_ptr<double>());
+        return out;
+      },
+      py::arg("path"), py::arg("field"));
 
   // Status codes of the C ABI become Python exceptions whose message starts
   // with the status name, e.g. "[LANDBC_ERR_ARGUMENT] t2m: expected shape ...".

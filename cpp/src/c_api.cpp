@@ -13,6 +13,8 @@
 #include <set>
 
 #include "landbc/emulator.hpp"
+#include "landbc/remap.hpp"
+#include "last_error.hpp"
 #include "messages.hpp"
 
 using landbc::Error;
@@ -21,10 +23,12 @@ using landbc::Status;
 struct landbc_emulator {
   explicit landbc_emulator(landbc::Emulator e) : emu(std::move(e)) {}
   landbc::Emulator emu;
-  std::optional<landbc::Grid> grid;  // from landbc_set_grid or a restart
-  landbc::TensorMap bound;           // views of caller memory, by variable name
-  landbc::TensorMap outputs;         // fields of the current month (after initialise/step)
-  landbc::TensorMap statics;         // the state's statics (after initialise/load_restart)
+  std::optional<landbc::Grid> grid;      // from landbc_set_grid or a restart
+  landbc::TensorMap bound;               // views of caller memory, by variable name
+  landbc::TensorMap outputs;             // fields of the current month (after initialise/step)
+  landbc::TensorMap statics;             // the state's statics (after initialise/load_restart)
+  std::optional<landbc::HostGrid> host;  // from landbc_set_host_grid
+  landbc::TensorMap host_bound;          // forcing bound on the host grid (views), by name
 };
 
 namespace {
@@ -125,6 +129,20 @@ void copy_string(const std::string& s, char* buf, size_t buflen, const char* wha
   std::memcpy(buf, s.c_str(), s.size() + 1);
 }
 
+// A restart may bring another domain or land mask: the host grid's weights then
+// no longer fit, and the host must declare it again.
+void drop_host_grid_if_moved(landbc_emulator& h) {
+  if (!h.host) return;
+  const auto& w = h.host->to_host();
+  const bool fits =
+      w.n_source() == h.emu.grid().ny * h.emu.grid().nx &&
+      w.metadata().at("mask_sha256") == landbc::mask_sha256(h.statics.at("land_mask"));
+  if (!fits) {
+    h.host.reset();
+    h.host_bound.clear();
+  }
+}
+
 landbc::TensorMap bound_of_role(const landbc_emulator& h, const std::string& role) {
   landbc::TensorMap out;
   for (const auto* v : h.emu.variables(role))
@@ -154,10 +172,14 @@ int bind(landbc_emulator* handle, const char* name_c, const void* data, int dtyp
     // A view, not a copy: the caller keeps the memory valid while bound (landbc.h).
     h.bound[name] = torch::from_blob(const_cast<void*>(data), given,
                                      torch::TensorOptions().dtype(type).device(dev));
+    h.host_bound.erase(name);  // one binding per variable: the latest wins
   });
 }
 
 }  // namespace
+
+// The message of landbc_last_error(), for the other files of the C ABI (calendar.cpp).
+void landbc::set_last_error(const std::string& message) { last_error = message; }
 
 extern "C" {
 
@@ -247,7 +269,10 @@ int landbc_initialise(landbc_emulator* handle, int year, int month, const char* 
 int landbc_step(landbc_emulator* handle, int* year, int* month) {
   return guarded([&] {
     landbc_emulator& h = live(handle, "landbc_step");
-    h.outputs = h.emu.step(bound_of_role(h, "forcing"));
+    landbc::TensorMap forcing = bound_of_role(h, "forcing");
+    for (const auto& [name, on_host] : h.host_bound)  // host_bound is empty without a host grid
+      forcing[name] = h.host->forcing_from_host(h.emu.variable(name), on_host, h.emu.grid());
+    h.outputs = h.emu.step(forcing);
     const auto [y, m] = h.emu.time();
     if (year) *year = y;
     if (month) *month = m;
@@ -330,6 +355,7 @@ int landbc_load_restart(landbc_emulator* handle, const char* path) {
     if (!h.grid || h.grid->to_json() != g.to_json()) h.bound.clear();  // bound to another domain
     h.grid = g;
     start_fields(h);
+    drop_host_grid_if_moved(h);
   });
 }
 
@@ -396,6 +422,100 @@ int landbc_variable_shape(const landbc_emulator* handle, const char* name, int* 
     const auto s = var.shape(grid_of(h, "landbc_variable_shape"));
     *ndim = static_cast<int>(s.size());
     for (size_t i = 0; i < s.size(); ++i) shape[i] = s[i];
+  });
+}
+
+// -- the host model's grid --------------------------------------------------------------
+
+int landbc_set_host_grid(landbc_emulator* handle, const char* name, const char* weights_dir) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_set_host_grid");
+    if (!h.emu.initialised())
+      throw Error(Status::state,
+                  "landbc_set_host_grid: the host grid's weights are checked against the "
+                  "domain's land mask; call landbc_initialise or landbc_load_restart first");
+    const auto it = h.statics.find("land_mask");
+    if (it == h.statics.end())
+      throw Error(Status::bundle, "landbc_set_host_grid: the bundle has no static land_mask");
+    landbc::HostGrid host(str(name, "name"), str(weights_dir, "weights_dir"), h.emu.grid(),
+                          it->second);
+    h.host = std::move(host);  // only now: a failed declaration keeps the previous host grid
+    h.host_bound.clear();
+  });
+}
+
+int landbc_host_grid_size(const landbc_emulator* handle, int64_t* npoints) {
+  return guarded([&] {
+    const landbc_emulator& h = live(handle, "landbc_host_grid_size");
+    require_arg(npoints != nullptr, "npoints: expected a pointer, found NULL");
+    if (!h.host)
+      throw Error(Status::state, "landbc_host_grid_size: no host grid; call landbc_set_host_grid");
+    *npoints = h.host->size();
+  });
+}
+
+int landbc_set_host_field(landbc_emulator* handle, const char* name_c, const void* data, int dtype,
+                          int ndim, const int64_t* shape) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_set_host_field");
+    const std::string name = str(name_c, "name");
+    const landbc::Variable& var = h.emu.variable(name);
+    if (!h.host)
+      throw Error(Status::state, name + ": no host grid; call landbc_set_host_grid first");
+    require_arg(var.role == "forcing" && var.grid == "coarse",
+                name + ": only coarse forcing fields can be given on the host grid");
+    require_arg(data != nullptr, name + ": data is NULL");
+    const auto type = scalar_type(dtype);
+    require_arg(type == torch::kFloat32 || type == torch::kFloat64,
+                name + ": expected LANDBC_FLOAT32 or LANDBC_FLOAT64 on the host grid");
+    require_arg(ndim >= 1 && ndim <= 3 && shape != nullptr,
+                name + ": expected ndim 1..3 and a shape, found ndim " + std::to_string(ndim));
+    const std::vector<int64_t> given(shape, shape + ndim);
+    // (points) or (channels, points), points flat or in the host grid's own shape.
+    const std::vector<int64_t> coarse = var.shape(grid_of(h, "landbc_set_host_field"));
+    std::vector<int64_t> lead(coarse.begin(), coarse.end() - 2);  // channels, if any
+    std::vector<int64_t> flat = lead, own = lead;
+    flat.push_back(h.host->size());
+    own.insert(own.end(), h.host->shape().begin(), h.host->shape().end());
+    if (given != flat && given != own)
+      throw Error(Status::argument, name + ": on host grid " + h.host->name() + " expected shape " +
+                                        landbc::shape_str(flat) +
+                                        (own != flat ? " or " + landbc::shape_str(own) : "") +
+                                        ", found " + landbc::shape_str(given));
+    h.host_bound[name] =
+        torch::from_blob(const_cast<void*>(data), given, torch::TensorOptions().dtype(type));
+    h.bound.erase(name);  // one binding per variable: the latest wins
+  });
+}
+
+int landbc_get_host_field(landbc_emulator* handle, const char* name_c, void* buffer, int dtype,
+                          int64_t count) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_get_host_field");
+    const std::string name = str(name_c, "name");
+    if (!h.host)
+      throw Error(Status::state, name + ": no host grid; call landbc_set_host_grid first");
+    const torch::Tensor& t = field_of(h, name);
+    const landbc::Variable& var = h.emu.variable(name);
+    require_arg(var.grid != "coarse" && t.dim() == 2,
+                name + ": only high-resolution fields are aggregated to the host grid");
+    const auto type = scalar_type(dtype);
+    require_arg(type == torch::kFloat32 || type == torch::kFloat64,
+                name +
+                    ": expected LANDBC_FLOAT32 or LANDBC_FLOAT64 (NaN marks cells "
+                    "without land)");
+    require_arg(buffer != nullptr, name + ": buffer is NULL");
+    require_arg(count == h.host->size(), name + ": count expected " +
+                                             std::to_string(h.host->size()) + " points of " +
+                                             h.host->name() + ", found " + std::to_string(count));
+    if (type == torch::kFloat64) {
+      h.host->field_to_host(var, t, static_cast<double*>(buffer));
+    } else {
+      std::vector<double> tmp(static_cast<size_t>(count));
+      h.host->field_to_host(var, t, tmp.data());
+      float* out = static_cast<float*>(buffer);
+      for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(tmp[i]);
+    }
   });
 }
 

@@ -144,4 +144,30 @@ std::pair<TensorMap, std::map<std::string, std::string>> load_safetensors(const 
   return {tensors, metadata};
 }
 
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!std::filesystem::is_regular_file(path) || !in)
+    throw Error(Status::io, path + " does not exist or is unreadable");
+  const std::string what = path + " is not a safetensors file";
+  uint64_t n = 0;
+  if (!in.read(reinterpret_cast<char*>(&n), 8))
+    throw Error(Status::argument, what + " (shorter than 8 bytes)");
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec || n > size - 8)
+    throw Error(Status::argument, what + " (header length " + std::to_string(n) + " past the end)");
+  std::string text(n, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(n));
+  std::map<std::string, std::string> metadata;
+  try {
+    const nlohmann::json header = nlohmann::json::parse(text);
+    if (header.contains("__metadata__"))
+      for (const auto& [k, v] : header.at("__metadata__").items())
+        metadata[k] = v.get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+    throw Error(Status::argument, what + " (header is not JSON)");
+  }
+  return metadata;
+}
+
 }  // namespace landbc

@@ -131,6 +131,8 @@ class Emulator {
 void save_safetensors(const std::string& path, const TensorMap& tensors,
                       const std::map<std::string, std::string>& metadata);
 std::pair<TensorMap, std::map<std::string, std::string>> load_safetensors(const std::string& path);
+// The "__metadata__" of a safetensors file, reading only its header.
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
 
 // Cast a stepper's nets to the compute dtype (float32 or bfloat16) in channels_last
 // memory format, as both fronts do after loading (bundle.load_stepper in Python).
