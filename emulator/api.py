@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ from .grid import Grid
 log = logging.getLogger(__name__)
 RESTART_FORMAT = "landbc-restart"
 RESTART_VERSION = "1"
+# The restart's tensors beside the catalog's statics and state: int64 [year, month],
+# the global [row, col] of the grid's north-west pixel, and [+1 | -1].
+RESTART_COORDS = ("time", "origin", "direction")
+NETS_DTYPES = ("float32", "bfloat16")  # the nets' dtypes a restart may record
 
 
 class InputError(ValueError):
@@ -297,7 +302,9 @@ class BoundaryConditionEmulator:
         return dict(self._require().get_state())
 
     def save_restart(self, path: str | Path) -> Path:
-        """Write the full state (statics, priors, time, direction, grid) as safetensors."""
+        """Write the full state (statics, priors, time, origin, direction, grid) as
+        safetensors, with the dtype and device the nets ran in (`nets_dtype`,
+        `nets_device`; the C++ front writes the same bytes)."""
         stepper = self._require()
         assert self.grid is not None
         path = Path(path)
@@ -311,6 +318,8 @@ class BoundaryConditionEmulator:
             "direction": self._direction or "",
             "grid": json.dumps(self.grid.to_dict()),
             "time": "{:04d}-{:02d}".format(*self.time),
+            "nets_dtype": _dtype_name(self.dtype),
+            "nets_device": _device_name(self.device),
         }
         safetensors.save(path, dict(stepper.get_state()), meta)
         return path
@@ -323,32 +332,147 @@ class BoundaryConditionEmulator:
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype = "float32",
     ) -> BoundaryConditionEmulator:
+        """Open a bundle and continue from a restart file (`load_restart`)."""
         emu = cls.from_bundle(bundle_path, device, dtype)
-        tensors, meta = safetensors.load(restart_path)
+        emu.load_restart(restart_path)
+        return emu
+
+    def load_restart(self, path: str | Path) -> None:
+        """Continue from a restart file written by either front. Every tensor is checked
+        by value as `initialise` checks its inputs (`validate`: shape on the restart's
+        grid, finite, valid range, class codes), and its dtype; time, direction, origin
+        and grid must agree with each other and the grid with the bundle. A restart of
+        nets run in another dtype or on another kind of device loads with a warning
+        (the state is float32 either way; the continuation is then not bit-identical
+        to an uninterrupted run). On any error the emulator is left exactly as it was."""
+        path = Path(path)
+        direction, grid, state, nets = self._read_restart(path)
+        if self._stepper is not None and self._direction == direction:
+            stepper = self._stepper
+        else:  # load the other direction aside; the current one stays until the commit
+            stepper, _ = bundle_mod.load_stepper(
+                self.bundle_path, direction, self.device, self.dtype
+            )
+        try:
+            stepper.set_state(state)  # checks everything before it assigns anything
+        except torch.jit.Error as e:  # (not reached: _read_restart checked more)
+            raise InputError(f"restart {path}: {e}") from None
+        self._stepper, self._direction, self.grid = stepper, direction, grid
+        here = (_dtype_name(self.dtype), _device_name(self.device))
+        if nets and (nets[0] != here[0] or nets[1].split(":")[0] != self.device.type):
+            log.warning(
+                "restart %s was written by nets in %s on %s; this emulator runs %s on %s: "
+                "the continuation is not bit-identical to an uninterrupted run",
+                path,
+                *nets,
+                *here,
+            )
+
+    def _read_restart(
+        self, path: Path
+    ) -> tuple[str, Grid, dict[str, torch.Tensor], tuple[str, str] | None]:
+        """Read and check a restart file; changes nothing. Returns its direction, grid,
+        the state for the stepper's set_state, and the nets' (dtype, device) recorded
+        in it (None in restarts written before they were recorded)."""
+        tensors, meta = safetensors.load(path)
+        where = f"restart {path}"
+
+        def bad(message: str) -> InputError:
+            return InputError(f"{where}: {message}")
+
         if meta.get("format") != RESTART_FORMAT or meta.get("version") != RESTART_VERSION:
-            raise InputError(
-                f"restart {restart_path}: expected format {RESTART_FORMAT} v{RESTART_VERSION}, "
+            raise bad(
+                f"expected format {RESTART_FORMAT} v{RESTART_VERSION}, "
                 f"found {meta.get('format')} v{meta.get('version')}"
             )
+        for key in ("direction", "stepper_sha256", "grid", "time"):
+            if key not in meta:
+                raise bad(f"{key}: missing from the metadata")
         direction = meta["direction"]
-        fn = bundle_mod.stepper_file(direction)
-        if emu.manifest["files"].get(fn) != meta["stepper_sha256"]:
-            raise InputError(
-                f"restart {restart_path}: written with stepper sha256 {meta['stepper_sha256']}, "
-                f"bundle {bundle_path} has {emu.manifest['files'].get(fn)} (different weights)"
+        if direction not in bundle_mod.DIRECTIONS:
+            raise bad(f"direction: expected 'forward' or 'backward', found {direction!r}")
+        in_bundle = self.manifest["files"].get(bundle_mod.stepper_file(direction))
+        if in_bundle != meta["stepper_sha256"]:
+            raise bad(
+                f"written with stepper sha256 {meta['stepper_sha256']}, "
+                f"bundle {self.bundle_path} has {in_bundle} (different weights)"
             )
-        grid = Grid.from_dict(json.loads(meta["grid"]))
-        emu._check_grid(grid)
-        if "land_mask" in tensors and tuple(tensors["land_mask"].shape) != grid.shape:
-            raise InputError(
-                f"restart {restart_path}: land_mask has shape {tuple(tensors['land_mask'].shape)}, "
-                f"its grid has {grid.shape}"
+        nets = None
+        if "nets_dtype" in meta or "nets_device" in meta:
+            nets = (meta.get("nets_dtype", ""), meta.get("nets_device", ""))
+            if nets[0] not in NETS_DTYPES:
+                raise bad(f"nets_dtype: expected 'float32' or 'bfloat16', found {nets[0]!r}")
+            if not re.fullmatch(r"cpu|cuda:[0-9]+", nets[1]):
+                raise bad(f"nets_device: expected 'cpu' or 'cuda:N', found {nets[1]!r}")
+        try:
+            grid = Grid.from_dict(json.loads(meta["grid"]))
+        except (ValueError, TypeError, AttributeError) as e:
+            raise bad(f"grid: not a valid grid description ({e}): {meta['grid'][:200]}") from None
+        try:
+            self._check_grid(grid)
+        except InputError as e:
+            raise bad(str(e)) from None
+
+        variables = catalog.STATIC_VARIABLES + catalog.STATE_VARIABLES
+        expected = sorted([*_names(variables), *RESTART_COORDS])
+        missing = sorted(set(expected) - set(tensors))
+        if missing:
+            raise bad(f"missing variable(s) {missing}; expected {expected}")
+        unknown = sorted(set(tensors) - set(expected))
+        if unknown:
+            raise bad(f"unknown variable(s) {unknown}; expected {expected}")
+        state: dict[str, torch.Tensor] = {}
+        for v in variables:
+            t = tensors[v.name]
+            if t.dtype != getattr(torch, v.dtype):
+                raise bad(f"{v.name}: expected dtype {v.dtype}, found {_dtype_name(t.dtype)}")
+            try:
+                state[v.name] = validate(v, t, v.shape(grid.shape, grid.coarse_shape))
+            except InputError as e:
+                raise bad(str(e)) from None
+
+        def ints(name: str, n: int) -> list[int]:
+            t = tensors[name]
+            if t.dtype != torch.int64 or tuple(t.shape) != (n,):
+                raise bad(
+                    f"{name}: expected int64 of shape {(n,)}, "
+                    f"found {_dtype_name(t.dtype)} of shape {tuple(t.shape)}"
+                )
+            state[name] = t
+            return [int(x) for x in t]
+
+        year, month = ints("time", 2)
+        if not 1 <= month <= 12:
+            raise bad(f"time: expected month 1..12, found {month}")
+        if not -(2**31) <= year < 2**31:
+            raise bad(f"time: expected a year of 32 bits, found {year}")
+        stamp = f"{year:04d}-{month:02d}"
+        if meta["time"] != stamp:
+            raise bad(f"time: the metadata says {meta['time']}, the time tensor {stamp}")
+        (sign,) = ints("direction", 1)
+        if sign != bundle_mod.DIRECTIONS[direction]:
+            raise bad(
+                f"direction: the metadata says '{direction}' "
+                f"({bundle_mod.DIRECTIONS[direction]}), the direction tensor {sign}"
             )
-        emu._load(direction)
-        assert emu._stepper is not None
-        emu._stepper.set_state(tensors)
-        emu.grid = grid
-        return emu
+        origin = tuple(ints("origin", 2))
+        if origin != grid.origin:
+            raise bad(
+                f"origin: expected {grid.origin} (the north-west pixel of the grid "
+                f"{meta['grid']}), found {origin}"
+            )
+        return direction, grid, state, nets
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _device_name(device: torch.device) -> str:
+    """The device as the C++ front names it: "cpu" or "cuda:N" (never bare "cuda")."""
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return str(device)
 
 
 def _names(variables) -> list[str]:

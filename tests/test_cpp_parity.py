@@ -148,7 +148,7 @@ def test_open_and_restart_failures_name_the_problem(tiny_bundle, cube, tmp_path)
     emu = _cpp.Emulator(str(tiny_bundle))
     with pytest.raises(RuntimeError, match=r"\[LANDBC_ERR_STATE\] emulator is not initialised"):
         emu.step({})
-    with pytest.raises(OSError, match=r"\[LANDBC_ERR_IO\] restart file .*missing"):
+    with pytest.raises(OSError, match=r"\[LANDBC_ERR_IO\] .*missing.safetensors does not exist"):
         emu.load_restart(str(tmp_path / "missing.safetensors"))
     # a restart of other weights (the demo bundle's) is refused by its stepper sha256
     py, _ = _pair(DEMO, cube, "forward")

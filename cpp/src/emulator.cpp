@@ -6,7 +6,9 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -142,6 +144,42 @@ TensorMap from_ivalue(const c10::IValue& v) {
   for (const auto& item : v.toGenericDict())
     out[item.key().toStringRef()] = item.value().toTensor();
   return out;
+}
+
+// Names as Python's str(torch.dtype) without "torch." (the restart's messages and
+// its "nets_dtype" read the same from both fronts).
+std::string dtype_name(torch::ScalarType t) {
+  switch (t) {
+    case torch::kUInt8:
+      return "uint8";
+    case torch::kInt8:
+      return "int8";
+    case torch::kInt16:
+      return "int16";
+    case torch::kInt32:
+      return "int32";
+    case torch::kInt64:
+      return "int64";
+    case torch::kFloat16:
+      return "float16";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kFloat32:
+      return "float32";
+    case torch::kFloat64:
+      return "float64";
+    case torch::kBool:
+      return "bool";
+    default:
+      return c10::toString(t);
+  }
+}
+
+// "cpu" or "cuda:N", as torch::Device::str() names the devices parse_device returns.
+bool is_device_name(const std::string& s) {
+  if (s == "cpu") return true;
+  if (s.rfind("cuda:", 0) != 0 || s.size() == 5) return false;
+  return s.find_first_not_of("0123456789", 5) == std::string::npos;
 }
 
 }  // namespace
@@ -456,40 +494,113 @@ void Emulator::save_restart(const std::string& path) const {
       {"direction", impl_->direction},
       {"grid", impl_->grid.to_json()},
       {"time", when},
+      {"nets_dtype", dtype_name(impl_->dtype)},
+      {"nets_device", impl_->device.str()},
   };
   save_safetensors(path, from_ivalue(m.get_method("get_state")({})), meta);
 }
 
+// Every check of api.py's _read_restart, with the same messages: the metadata, the
+// grid against the bundle, each catalog tensor's dtype and then validate() by value
+// on the restart's grid, time/direction/origin against the metadata and the grid.
+// Only then is the state set (the stepper's set_state checks all before it assigns),
+// so a refused restart leaves the emulator as it was. A restart whose nets ran in
+// another dtype or on another device (nets_dtype, nets_device) is accepted silently
+// here (Python logs a warning): the state is float32 either way.
 void Emulator::load_restart(const std::string& path) {
   auto [tensors, meta] = load_safetensors(path);
   const std::string where = "restart " + path;
+  const auto bad = [&](const std::string& message) {
+    return Error(Status::argument, where + ": " + message);
+  };
   if (meta["format"] != kRestartFormat || meta["version"] != kRestartVersion)
-    throw Error(Status::argument, where + ": expected format " + kRestartFormat + " v" +
-                                      kRestartVersion + ", found " + meta["format"] + " v" +
-                                      meta["version"]);
+    throw bad(std::string("expected format ") + kRestartFormat + " v" + kRestartVersion +
+              ", found " + meta["format"] + " v" + meta["version"]);
+  for (const char* key : {"direction", "stepper_sha256", "grid", "time"})
+    if (!meta.count(key)) throw bad(std::string(key) + ": missing from the metadata");
   const std::string d = meta["direction"];
   if (d != "forward" && d != "backward")
-    throw Error(Status::argument,
-                where + ": direction expected 'forward' or 'backward', found '" + d + "'");
-  const std::string fn = stepper_file(d);
-  const std::string in_bundle = impl_->manifest["files"].value(fn, "");
+    throw bad("direction: expected 'forward' or 'backward', found '" + d + "'");
+  const std::string in_bundle = impl_->manifest["files"].value(stepper_file(d), "");
   if (in_bundle != meta["stepper_sha256"])
-    throw Error(Status::argument, where + ": written with stepper sha256 " +
-                                      meta["stepper_sha256"] + ", bundle " + impl_->dir + " has " +
-                                      in_bundle + " (different weights)");
-  const Grid grid = Grid::from_json(meta["grid"]);
-  impl_->check_grid(grid);
-  if (tensors.count("land_mask") &&
-      tensors["land_mask"].sizes() != c10::IntArrayRef({grid.ny, grid.nx}))
-    throw Error(Status::argument, where + ": land_mask has shape " +
-                                      shape_str(tensors["land_mask"].sizes()) + ", its grid has " +
-                                      shape_str({grid.ny, grid.nx}));
-  torch::jit::Module& m = impl_->stepper(d);
+    throw bad("written with stepper sha256 " + meta["stepper_sha256"] + ", bundle " + impl_->dir +
+              " has " + in_bundle + " (different weights)");
+  if (meta.count("nets_dtype") || meta.count("nets_device")) {
+    const std::string dt = meta["nets_dtype"], dev = meta["nets_device"];
+    if (dt != "float32" && dt != "bfloat16")
+      throw bad("nets_dtype: expected 'float32' or 'bfloat16', found '" + dt + "'");
+    if (!is_device_name(dev))
+      throw bad("nets_device: expected 'cpu' or 'cuda:N', found '" + dev + "'");
+  }
+  Grid grid;
+  try {
+    grid = Grid::from_json(meta["grid"]);
+    impl_->check_grid(grid);
+  } catch (const Error& e) {
+    throw bad(e.what());
+  }
+
+  std::vector<std::string> expected = {"time", "origin", "direction"}, missing, unknown;
+  std::vector<const Variable*> catalog = variables("static");
+  for (const auto* v : variables("state")) catalog.push_back(v);
+  for (const auto* v : catalog) expected.push_back(v->name);
+  std::sort(expected.begin(), expected.end());
+  for (const auto& n : expected)
+    if (!tensors.count(n)) missing.push_back(n);
+  for (const auto& [n, _] : tensors)
+    if (!std::binary_search(expected.begin(), expected.end(), n)) unknown.push_back(n);
+  if (!missing.empty())
+    throw bad("missing variable(s) " + names_str(missing) + "; expected " + names_str(expected));
+  if (!unknown.empty())
+    throw bad("unknown variable(s) " + names_str(unknown) + "; expected " + names_str(expected));
+  TensorMap state;
+  for (const auto* v : catalog) {
+    const torch::Tensor& t = tensors.at(v->name);
+    if (t.scalar_type() != v->scalar_type())
+      throw bad(v->name + ": expected dtype " + v->dtype + ", found " +
+                dtype_name(t.scalar_type()));
+    try {
+      state[v->name] = validate(*v, t, grid);
+    } catch (const Error& e) {
+      throw bad(e.what());
+    }
+  }
+  const auto ints = [&](const std::string& name, int64_t n) {
+    const torch::Tensor& t = tensors.at(name);
+    if (t.scalar_type() != torch::kInt64 || t.sizes() != c10::IntArrayRef({n}))
+      throw bad(name + ": expected int64 of shape " + shape_str({n}) + ", found " +
+                dtype_name(t.scalar_type()) + " of shape " + shape_str(t.sizes()));
+    state[name] = t;
+    const torch::Tensor c = t.contiguous();
+    return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + n);
+  };
+  const auto time = ints("time", 2);
+  const int64_t year = time[0], month = time[1];
+  if (month < 1 || month > 12)
+    throw bad("time: expected month 1..12, found " + std::to_string(month));
+  if (year < INT32_MIN || year > INT32_MAX)
+    throw bad("time: expected a year of 32 bits, found " + std::to_string(year));
+  char stamp[64];
+  std::snprintf(stamp, sizeof stamp, "%04lld-%02lld", static_cast<long long>(year),
+                static_cast<long long>(month));
+  if (meta["time"] != stamp)
+    throw bad("time: the metadata says " + meta["time"] + ", the time tensor " + stamp);
+  const int64_t sign = ints("direction", 1)[0], want = d == "forward" ? 1 : -1;
+  if (sign != want)
+    throw bad("direction: the metadata says '" + d + "' (" + std::to_string(want) +
+              "), the direction tensor " + std::to_string(sign));
+  const auto origin = ints("origin", 2);
+  if (origin[0] != grid.origin_row || origin[1] != grid.origin_col)
+    throw bad("origin: expected " + shape_str({grid.origin_row, grid.origin_col}) +
+              " (the north-west pixel of the grid " + meta["grid"] + "), found " +
+              shape_str(origin));
+
+  torch::jit::Module& m = impl_->stepper(d);  // loaded aside: `current` stays until the commit
   try {
     // set_state checks everything before it assigns anything (a transaction)
-    m.get_method("set_state")({to_dict(tensors)});
+    m.get_method("set_state")({to_dict(state)});
   } catch (const c10::Error& e) {
-    throw Error(Status::argument, where + ": " + script_error(e));
+    throw bad(script_error(e));
   }
   impl_->current = &m;
   impl_->direction = d;
