@@ -77,6 +77,9 @@ extern "C" {
 #define LANDBC_STATE 3   /* lu, lc, lai: priors before initialise, outputs after */
 #define LANDBC_DERIVED 4 /* cvh, cvl, tvh, tvl, lai_hv, lai_lv: outputs */
 
+/* An emulator handle. Opaque: its value is an id that landbc_open hands out and
+ * never reuses, not an address, so a closed handle's stale value can never name
+ * a later emulator; calls with it return LANDBC_ERR_STATE. */
 typedef struct landbc_emulator landbc_emulator;
 
 /* Message of the last failed call on this thread ("" if none). The pointer is

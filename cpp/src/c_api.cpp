@@ -2,15 +2,18 @@
 //
 // Every entry point runs its body through `guarded`, which turns any C++
 // exception into a status code and a thread-local message: nothing throws or
-// aborts across the boundary. Handles are checked against a registry of live
-// emulators, so a call with a closed handle is an error, not a crash.
+// aborts across the boundary. Handles are ids, not addresses, looked up in a
+// registry of live emulators: a call with a closed handle is an error, not a
+// crash, and since ids are never reused a stale handle can never name a later
+// emulator (one the allocator may well place at the closed one's address).
 #include "landbc.h"
 
 #include <cstring>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
-#include <set>
 
 #include "landbc/emulator.hpp"
 #include "landbc/remap.hpp"
@@ -36,10 +39,17 @@ namespace {
 thread_local std::string last_error;
 
 std::mutex registry_mutex;
-std::set<const landbc_emulator*>& registry() {
-  static std::set<const landbc_emulator*> live;
+// id -> emulator; an id is the value of the opaque landbc_emulator* handed out.
+std::map<uintptr_t, std::unique_ptr<landbc_emulator>>& registry() {
+  static std::map<uintptr_t, std::unique_ptr<landbc_emulator>> live;
   return live;
 }
+// Ids count up from an odd base in steps of 16: never 0 (NULL), never reused in a
+// process (2^60 opens), and unlike any address, so a handle is no pointer to follow.
+constexpr uintptr_t kFirstId = 0x1a7dbc01, kIdStep = 16;
+uintptr_t next_id = kFirstId;
+
+uintptr_t id_of(const landbc_emulator* h) { return reinterpret_cast<uintptr_t>(h); }
 
 template <class F>
 int guarded(F&& body) {
@@ -68,9 +78,10 @@ void require_arg(bool ok, const std::string& what) {
 landbc_emulator& live(const landbc_emulator* h, const char* fn) {
   std::lock_guard<std::mutex> lock(registry_mutex);
   if (!h) throw Error(Status::state, std::string(fn) + ": handle is NULL (not opened, or closed)");
-  if (!registry().count(h))
+  const auto it = registry().find(id_of(h));
+  if (it == registry().end())
     throw Error(Status::state, std::string(fn) + ": handle is not a live emulator (closed?)");
-  return *const_cast<landbc_emulator*>(h);
+  return *it->second;
 }
 
 std::string str(const char* s, const char* what) {
@@ -212,24 +223,28 @@ int landbc_open(const char* bundle_dir, const char* device, const char* dtype,
   if (handle) *handle = nullptr;
   return guarded([&] {
     require_arg(handle != nullptr, "handle: expected a pointer to a landbc_emulator*, found NULL");
-    auto* h = new landbc_emulator(landbc::Emulator(
+    auto h = std::make_unique<landbc_emulator>(landbc::Emulator(
         str(bundle_dir, "bundle_dir"), device ? device : "cpu", dtype ? dtype : "float32"));
     std::lock_guard<std::mutex> lock(registry_mutex);
-    registry().insert(h);
-    *handle = h;
+    const uintptr_t id = next_id;
+    next_id += kIdStep;
+    registry().emplace(id, std::move(h));
+    *handle = reinterpret_cast<landbc_emulator*>(id);
   });
 }
 
 int landbc_close(landbc_emulator** handle) {
   return guarded([&] {
     if (!handle || !*handle) return;
-    landbc_emulator* h = &live(*handle, "landbc_close");
+    live(*handle, "landbc_close");  // a stale or unknown handle: LANDBC_ERR_STATE
+    std::unique_ptr<landbc_emulator> closing;
     {
       std::lock_guard<std::mutex> lock(registry_mutex);
-      registry().erase(h);
+      auto it = registry().find(id_of(*handle));
+      closing = std::move(it->second);
+      registry().erase(it);
     }
-    *handle = nullptr;
-    delete h;
+    *handle = nullptr;  // the emulator is freed outside the lock, when `closing` goes
   });
 }
 

@@ -1082,6 +1082,29 @@ int main(int argc, char** argv) {
     EXPECT_STATUS(landbc_variable_count(NULL, LANDBC_STATIC, &y), LANDBC_ERR_STATE);
     EXPECT_OK(landbc_close(&h2)); /* closing a NULL handle is OK */
     CHECK(h2 == NULL);
+    EXPECT_STATUS(landbc_close(&copy), LANDBC_ERR_STATE); /* closing twice is refused */
+
+    /* a later handle never takes a closed one's value, though the allocator
+     * reuses the closed emulators' memory (with address handles, 8 open/close
+     * cycles here gave the same value again and again): handles are ids */
+    {
+      enum { CYCLES = 8 };
+      landbc_emulator* values[CYCLES];
+      int repeats = 0;
+      for (int i = 0; i < CYCLES; ++i) {
+        landbc_emulator* h4 = NULL;
+        EXPECT_OK(landbc_open(bundle, "cpu", "float32", &h4));
+        values[i] = h4;
+        repeats += h4 == copy;
+        for (int j = 0; j < i; ++j) repeats += values[j] == h4;
+        EXPECT_STATUS(landbc_time(copy, &y, &m), LANDBC_ERR_STATE);
+        if (i > 0)
+          EXPECT_STATUS(landbc_variable_count(values[i - 1], LANDBC_STATIC, &y), LANDBC_ERR_STATE);
+        EXPECT_OK(landbc_variable_count(h4, LANDBC_STATIC, &y));
+        EXPECT_OK(landbc_close(&h4));
+      }
+      CHECK(repeats == 0);
+    }
 
     EXPECT_OK(landbc_close(&h3));
     CHECK(h3 == NULL);
