@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -27,6 +28,19 @@ DIRECTIONS = {"forward": 1, "backward": -1}
 
 class BundleError(ValueError):
     """A bundle that is missing, corrupt or does not match this landbc."""
+
+
+def bundle_file(folder: str | Path, name: object) -> Path:
+    """The path of a file the manifest names, which must be a plain file name in the
+    bundle folder: no folders, no "..", no absolute path, so a manifest cannot make
+    landbc hash or load a file elsewhere. (A link placed in the folder, e.g. to weights
+    on shared storage, is its owner's choice and is followed.)"""
+    folder = Path(folder)
+    if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
+            or "\0" in name):  # fmt: skip
+        raise BundleError(f"bundle {folder}: manifest file name {name!r} is not a plain file "
+                          f"name in the bundle folder")  # fmt: skip
+    return folder / name
 
 
 def sha256(path: Path) -> str:
@@ -177,7 +191,7 @@ def verify(folder: str | Path) -> dict:
     if not isinstance(files, dict) or not files:
         raise BundleError(f"bundle {folder}: manifest lists no files with checksums")
     for fn, digest in files.items():
-        p = folder / fn
+        p = bundle_file(folder, fn)
         if not p.is_file():
             raise BundleError(f"bundle {folder}: file {fn} listed in the manifest is missing")
         found = sha256(p)
@@ -212,8 +226,14 @@ def load_stepper(
         raise BundleError(
             f"bundle {folder} has no {direction} stepper (has {sorted(manifest['directions'])})"
         )
-    path = Path(folder) / manifest["directions"][direction]["file"]
-    stepper = torch.jit.load(str(path), map_location=device)
+    fn = manifest["directions"][direction]["file"]
+    path = bundle_file(folder, fn)
+    # Hashed and loaded from the same bytes: a file replaced after `verify` is refused,
+    # never loaded unchecked.
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest["files"][fn]:
+        raise BundleError(f"bundle {folder}: {fn} changed since its checksum was verified")
+    stepper = torch.jit.load(io.BytesIO(data), map_location=device)
     checks = {
         "direction": (int(stepper.direction), DIRECTIONS[direction]),
         "tile": (int(stepper.tile), manifest["tiling"]["tile"]),

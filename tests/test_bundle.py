@@ -82,3 +82,39 @@ def test_manifest_that_disagrees_with_the_stepper_is_refused(bundle_copy):
 def test_unknown_direction_is_refused(tiny_bundle):
     with pytest.raises(BundleError, match="direction must be one of"):
         bundle.load_stepper(tiny_bundle, "sideways")
+
+
+def _point_forward_at(path, name):
+    """A manifest whose forward stepper (and its checksum) is the file `name`."""
+
+    def edit(m):
+        digest = m["files"].pop("stepper_forward.pt")
+        m["files"][name] = digest
+        m["directions"]["forward"]["file"] = name
+
+    _edit_manifest(path, edit)
+
+
+@pytest.mark.parametrize("name", ["../b2/stepper_forward.pt", "/etc/passwd", "sub/x.pt", ".."])
+def test_manifest_file_names_stay_in_the_bundle_folder(bundle_copy, name):
+    shutil.copytree(bundle_copy, bundle_copy.parent / "b2")  # a real file behind "../b2/..."
+    _point_forward_at(bundle_copy, name)
+    with pytest.raises(BundleError, match="not a plain file name in the bundle folder"):
+        bundle.verify(bundle_copy)
+
+
+def test_stepper_is_loaded_from_the_bytes_that_were_hashed(bundle_copy, monkeypatch):
+    """A stepper replaced after `verify` checked it is refused, not loaded unchecked."""
+    real_verify = bundle.verify
+
+    def verify_then_replace(folder):
+        manifest = real_verify(folder)
+        f = bundle_copy / "stepper_forward.pt"
+        data = bytearray(f.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        f.write_bytes(bytes(data))
+        return manifest
+
+    monkeypatch.setattr(bundle, "verify", verify_then_replace)
+    with pytest.raises(BundleError, match="changed since its checksum was verified"):
+        bundle.load_stepper(bundle_copy, "forward")

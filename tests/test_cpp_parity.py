@@ -7,7 +7,9 @@ guard is everything around it: input conversion, the nets' dtype and memory-form
 inference mode, the restart format.
 """
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,20 @@ def test_open_and_restart_failures_name_the_problem(tiny_bundle, cube, tmp_path)
     with pytest.raises(ValueError, match=r"written with stepper sha256 .* \(different weights\)"):
         emu.load_restart(str(tmp_path / "demo.safetensors"))
     assert not emu.initialised
+
+
+def test_cpp_refuses_bundle_files_outside_the_bundle(tiny_bundle, tmp_path):
+    """Manifest file names are plain names in the bundle folder in the C++ front too."""
+
+    def copy_with(name: str) -> Path:
+        dst = tmp_path / f"b{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(tiny_bundle, dst)
+        m = json.loads((dst / "manifest.json").read_text())
+        m["files"][name] = m["files"].pop("stepper_forward.pt")
+        m["directions"]["forward"]["file"] = name
+        (dst / "manifest.json").write_text(json.dumps(m))
+        return dst
+
+    for name in ("../outside.pt", "/etc/passwd", "sub/x.pt"):
+        with pytest.raises(ValueError, match=r"\[LANDBC_ERR_BUNDLE\] .*not a plain file name"):
+            _cpp.Emulator(str(copy_with(name)))

@@ -184,28 +184,54 @@ bool is_device_name(const std::string& s) {
 
 }  // namespace
 
-std::string sha256_file(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw Error(Status::io, "cannot read " + path);
+namespace {
+
+// Hex sha256 of what `feed` passes to its argument (called with data, size).
+template <class Feed>
+std::string sha256_hex(Feed&& feed) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  std::vector<unsigned char> block(1 << 20);
-  size_t n;
-  while ((n = std::fread(block.data(), 1, block.size(), f)) > 0)
-    EVP_DigestUpdate(ctx, block.data(), n);
-  const bool failed = std::ferror(f);
-  std::fclose(f);
+  feed([&](const void* data, size_t n) { EVP_DigestUpdate(ctx, data, n); });
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, digest, &len);
   EVP_MD_CTX_free(ctx);
-  if (failed) throw Error(Status::io, "error reading " + path);
   static const char* hex = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < len; ++i) {
     out += hex[digest[i] >> 4];
     out += hex[digest[i] & 15];
   }
+  return out;
+}
+
+// The bytes of a file (a stepper is hashed and loaded from the same bytes).
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(Status::io, "cannot read " + path);
+  std::ostringstream data;
+  data << in.rdbuf();
+  if (in.bad()) throw Error(Status::io, "error reading " + path);
+  return data.str();
+}
+
+}  // namespace
+
+std::string sha256_bytes(const std::string& bytes) {
+  return sha256_hex([&](auto&& update) { update(bytes.data(), bytes.size()); });
+}
+
+std::string sha256_file(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw Error(Status::io, "cannot read " + path);
+  std::vector<unsigned char> block(1 << 20);
+  const std::string out = sha256_hex([&](auto&& update) {
+    size_t n;
+    while ((n = std::fread(block.data(), 1, block.size(), f)) > 0) update(block.data(), n);
+  });
+  const bool failed = std::ferror(f);
+  std::fclose(f);
+  if (failed) throw Error(Status::io, "error reading " + path);
   return out;
 }
 
@@ -225,6 +251,16 @@ struct Emulator::Impl {
 
   void verify();
   torch::jit::Module& stepper(const std::string& direction);
+  // A file the manifest names: a plain name in the bundle folder (no folders, no ".."),
+  // so a manifest cannot make us hash or load a file elsewhere. A link placed in the
+  // folder (e.g. to weights on shared storage) is its owner's choice and is followed.
+  fs::path bundle_file(const std::string& name) const {
+    if (name.empty() || name == "." || name == ".." ||
+        name.find_first_of(std::string("/\\\0", 3)) != std::string::npos)
+      throw Error(Status::bundle, "bundle " + dir + ": manifest file name '" + name +
+                                      "' is not a plain file name in the bundle folder");
+    return fs::path(dir) / name;
+  }
   torch::jit::Module& require() const {
     if (!current)
       throw Error(Status::state,
@@ -275,7 +311,7 @@ void Emulator::Impl::verify() {
     const json& files = manifest.at("files");
     if (!files.is_object() || files.empty()) bad("manifest lists no files with checksums");
     for (const auto& [fn, digest] : files.items()) {
-      const fs::path p = folder / fn;
+      const fs::path p = bundle_file(fn);
       if (!fs::is_regular_file(p)) bad("file " + fn + " listed in the manifest is missing");
       const std::string found = sha256_file(p.string());
       if (found != digest.get<std::string>())
@@ -306,14 +342,16 @@ torch::jit::Module& Emulator::Impl::stepper(const std::string& d) {
   if (!manifest.at("directions").contains(d))
     throw Error(Status::bundle, "bundle " + dir + " has no " + d + " stepper");
   const std::string fn = manifest["directions"][d]["file"].get<std::string>();
-  const fs::path path = fs::path(dir) / fn;
-  // The file was checked at open; check again so a file replaced since then is refused.
-  if (sha256_file(path.string()) != manifest["files"][fn].get<std::string>())
+  // The file was checked at open; hash it again and load those very bytes, so a file
+  // replaced since (or between the check and the load) is never loaded unchecked.
+  const std::string data = read_file(bundle_file(fn).string());
+  if (sha256_bytes(data) != manifest["files"][fn].get<std::string>())
     throw Error(Status::bundle,
                 "bundle " + dir + ": " + fn + " changed since the bundle was opened");
   torch::jit::Module m;
   try {
-    m = torch::jit::load(path.string(), device);
+    std::istringstream stream(data);
+    m = torch::jit::load(stream, device);
   } catch (const c10::Error& e) {
     throw Error(Status::bundle,
                 "bundle " + dir + ": cannot load " + fn + ": " + e.what_without_backtrace());

@@ -7,8 +7,6 @@
 // changes a rounding.
 #include "landbc/remap.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -176,22 +174,9 @@ std::string mask_sha256(const torch::Tensor& land_mask) {
   std::vector<unsigned char> packed((n + 7) / 8, 0);
   for (int64_t i = 0; i < n; ++i)
     if (bits[i]) packed[i / 8] |= static_cast<unsigned char>(0x80u >> (i % 8));
-  const std::string prefix = std::to_string(n) + ":";
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx, prefix.data(), prefix.size());
-  EVP_DigestUpdate(ctx, packed.data(), packed.size());
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, digest, &len);
-  EVP_MD_CTX_free(ctx);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  std::string bytes = std::to_string(n) + ":";
+  bytes.append(packed.begin(), packed.end());
+  return sha256_bytes(bytes);
 }
 
 // -- HostGrid ---------------------------------------------------------------------------

@@ -140,6 +140,8 @@ void prepare_nets(torch::jit::Module& stepper, torch::ScalarType dtype);
 
 // Hex sha256 of a file (OpenSSL); throws Error(io) if unreadable.
 std::string sha256_file(const std::string& path);
+// Hex sha256 of bytes in memory.
+std::string sha256_bytes(const std::string& bytes);
 
 const char* version();
 
