@@ -67,7 +67,7 @@ demo: $(STAMP)
 cpp-libtorch: $(STAMP) $(SYSTEM_STAMP)
 	cmake -S . -B $(LIBTORCH_BUILD) -DLANDBC_PYTHON=OFF -DCMAKE_PREFIX_PATH="$(VENV_TORCH)" \
 		-DCMAKE_BUILD_TYPE=Release $(NO_PYTHON) --no-warn-unused-cli > /dev/null
-	cmake --build $(LIBTORCH_BUILD) -j $(NPROC) --target test_c_api test_calendar landbc_fortran
+	cmake --build $(LIBTORCH_BUILD) -j $(NPROC) --target test_c_api test_calendar landbc_fortran test_fortran
 	ctest --test-dir $(LIBTORCH_BUILD) --output-on-failure
 
 # ctest (C ABI, both example hosts, the C ABI again in the Python-free build), then

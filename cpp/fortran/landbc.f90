@@ -21,7 +21,8 @@
 !> contiguous variables with the TARGET (or ALLOCATABLE with TARGET, or POINTER)
 !> attribute that stay alive, and refill them in place between steps. Never
 !> pass an expression, an array section or anything the compiler would copy
-!> into a temporary.
+!> into a temporary. A non-contiguous array (a strided section) is refused with
+!> LANDBC_ERR_ARGUMENT rather than silently bound as a temporary copy.
 !>
 !>     use landbc
 !>     type(c_ptr) :: h
@@ -573,6 +574,16 @@ contains
     status = track(landbc_set_grid_c(handle, lat_south, lat_north, lon_west, lon_east))
   end function
 
+  !> The refusal of an array that is not contiguous (a strided section): landbc keeps a
+  !> view of a bound array, and the compiler would pass such an array as a temporary
+  !> copy that is gone when the call returns.
+  function not_contiguous(name) result(status)
+    character(len=*), intent(in) :: name
+    integer(c_int) :: status
+    status = fail(LANDBC_ERR_ARGUMENT, name // ': expected a contiguous array (landbc binds a ' // &
+                  'view of it), found a non-contiguous one (an array section or a strided view)')
+  end function
+
   !> Binds `data` with the Fortran shape `fshape` (passed to C reversed).
   function bind_field(handle, name, data, dtype, fshape) result(status)
     type(c_ptr), intent(in) :: handle
@@ -600,16 +611,24 @@ contains
   function set_field_f32_2d(handle, name, array) result(status)
     type(c_ptr), intent(in) :: handle
     character(len=*), intent(in) :: name
-    real(c_float), intent(in), contiguous, target :: array(:, :)
+    real(c_float), intent(in), target :: array(:, :)
     integer(c_int) :: status
+    if (.not. is_contiguous(array)) then
+      status = not_contiguous(name)
+      return
+    end if
     status = bind_field(handle, name, c_loc(array), LANDBC_FLOAT32, shape(array, c_int64_t))
   end function
 
   function set_field_f32_3d(handle, name, array) result(status)
     type(c_ptr), intent(in) :: handle
     character(len=*), intent(in) :: name
-    real(c_float), intent(in), contiguous, target :: array(:, :, :)
+    real(c_float), intent(in), target :: array(:, :, :)
     integer(c_int) :: status
+    if (.not. is_contiguous(array)) then
+      status = not_contiguous(name)
+      return
+    end if
     status = bind_field(handle, name, c_loc(array), LANDBC_FLOAT32, shape(array, c_int64_t))
   end function
 
@@ -625,24 +644,36 @@ contains
   function set_field_f64_2d(handle, name, array) result(status)
     type(c_ptr), intent(in) :: handle
     character(len=*), intent(in) :: name
-    real(c_double), intent(in), contiguous, target :: array(:, :)
+    real(c_double), intent(in), target :: array(:, :)
     integer(c_int) :: status
+    if (.not. is_contiguous(array)) then
+      status = not_contiguous(name)
+      return
+    end if
     status = bind_field(handle, name, c_loc(array), LANDBC_FLOAT64, shape(array, c_int64_t))
   end function
 
   function set_field_f64_3d(handle, name, array) result(status)
     type(c_ptr), intent(in) :: handle
     character(len=*), intent(in) :: name
-    real(c_double), intent(in), contiguous, target :: array(:, :, :)
+    real(c_double), intent(in), target :: array(:, :, :)
     integer(c_int) :: status
+    if (.not. is_contiguous(array)) then
+      status = not_contiguous(name)
+      return
+    end if
     status = bind_field(handle, name, c_loc(array), LANDBC_FLOAT64, shape(array, c_int64_t))
   end function
 
   function set_field_i8_2d(handle, name, array) result(status)
     type(c_ptr), intent(in) :: handle
     character(len=*), intent(in) :: name
-    integer(c_int8_t), intent(in), contiguous, target :: array(:, :)
+    integer(c_int8_t), intent(in), target :: array(:, :)
     integer(c_int) :: status
+    if (.not. is_contiguous(array)) then
+      status = not_contiguous(name)
+      return
+    end if
     ! Class codes (0..20) have the same bits as int8 and uint8.
     status = bind_field(handle, name, c_loc(array), LANDBC_UINT8, shape(array, c_int64_t))
   end function
@@ -650,8 +681,12 @@ contains
   function set_field_i32_2d(handle, name, array) result(status)
     type(c_ptr), intent(in) :: handle
     character(len=*), intent(in) :: name
-    integer(c_int32_t), intent(in), contiguous, target :: array(:, :)
+    integer(c_int32_t), intent(in), target :: array(:, :)
     integer(c_int) :: status
+    if (.not. is_contiguous(array)) then
+      status = not_contiguous(name)
+      return
+    end if
     status = bind_field(handle, name, c_loc(array), LANDBC_INT32, shape(array, c_int64_t))
   end function
 
@@ -769,32 +804,48 @@ contains
   function set_host_field_f32_1d(handle, name, array) result(status)
     type(c_ptr), intent(in) :: handle
     character(len=*), intent(in) :: name
-    real(c_float), intent(in), contiguous, target :: array(:)
+    real(c_float), intent(in), target :: array(:)
     integer(c_int) :: status
+    if (.not. is_contiguous(array)) then
+      status = not_contiguous(name)
+      return
+    end if
     status = bind_host_field(handle, name, c_loc(array), LANDBC_FLOAT32, shape(array, c_int64_t))
   end function
 
   function set_host_field_f64_1d(handle, name, array) result(status)
     type(c_ptr), intent(in) :: handle
     character(len=*), intent(in) :: name
-    real(c_double), intent(in), contiguous, target :: array(:)
+    real(c_double), intent(in), target :: array(:)
     integer(c_int) :: status
+    if (.not. is_contiguous(array)) then
+      status = not_contiguous(name)
+      return
+    end if
     status = bind_host_field(handle, name, c_loc(array), LANDBC_FLOAT64, shape(array, c_int64_t))
   end function
 
   function set_host_field_f32_2d(handle, name, array) result(status)
     type(c_ptr), intent(in) :: handle
     character(len=*), intent(in) :: name
-    real(c_float), intent(in), contiguous, target :: array(:, :)
+    real(c_float), intent(in), target :: array(:, :)
     integer(c_int) :: status
+    if (.not. is_contiguous(array)) then
+      status = not_contiguous(name)
+      return
+    end if
     status = bind_host_field(handle, name, c_loc(array), LANDBC_FLOAT32, shape(array, c_int64_t))
   end function
 
   function set_host_field_f64_2d(handle, name, array) result(status)
     type(c_ptr), intent(in) :: handle
     character(len=*), intent(in) :: name
-    real(c_double), intent(in), contiguous, target :: array(:, :)
+    real(c_double), intent(in), target :: array(:, :)
     integer(c_int) :: status
+    if (.not. is_contiguous(array)) then
+      status = not_contiguous(name)
+      return
+    end if
     status = bind_host_field(handle, name, c_loc(array), LANDBC_FLOAT64, shape(array, c_int64_t))
   end function
 
