@@ -10,11 +10,11 @@ LANDBC_REQUIRE_CPP=1 as `make test` sets."""
 from __future__ import annotations
 
 import ctypes
-import os
 from ctypes import POINTER, byref, c_char_p, c_double, c_int, c_int64
 from pathlib import Path
 
 import pytest
+from cabi import load_lib
 
 from landbc.coupler.calendar import (
     CALENDAR_ALIASES,
@@ -27,7 +27,6 @@ from landbc.coupler.calendar import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-LIB = Path(os.environ.get("LANDBC_LIB", REPO / "build" / "cpp" / "liblandbc.so"))
 LANDBC_OK, LANDBC_ERR_ARGUMENT = 0, 1
 
 YEARS = (-4801, -1, 0, 1, 1581, 1582, 1583, 1599, 1600, 1601, 1899, 1900, 1901, 1999, 2000,
@@ -58,14 +57,7 @@ class Events(ctypes.Structure):
 
 @pytest.fixture(scope="module")
 def lib() -> ctypes.CDLL:
-    if not LIB.is_file():
-        why = f"{LIB} is not built; run `make test` or set LANDBC_LIB to a built liblandbc.so"
-        if os.environ.get("LANDBC_REQUIRE_CPP"):  # set by `make test`: no silent skips
-            pytest.fail(why)
-        pytest.skip(why)
-    lib = ctypes.CDLL(str(LIB))
-    lib.landbc_last_error.restype = c_char_p
-    lib.landbc_last_error.argtypes = []
+    lib = load_lib()
     lib.landbc_calendar_days_in_month.argtypes = [c_char_p, c_int, c_int, POINTER(c_int)]
     lib.landbc_calendar_days_in_year.argtypes = [c_char_p, c_int, POINTER(c_int)]
     out = [POINTER(c_int), POINTER(c_int), POINTER(c_double)]

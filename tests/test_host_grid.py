@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import ctypes
 import importlib
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from test_cpp_hosts import BUNDLE, REPO, host, run_host
+from cabi import load_lib, missing_cpp
+from test_cpp_hosts import BUNDLE, host, run_host
 from test_driver import make_config
 
 from landbc.coupler import remap
@@ -36,9 +35,7 @@ def cpp_module():
     try:
         return importlib.import_module("landbc._cpp")
     except ImportError as e:
-        if os.environ.get("LANDBC_REQUIRE_CPP"):
-            pytest.fail(f"landbc._cpp is not built ({e}); `make test` builds it")
-        pytest.skip(f"landbc._cpp is not built ({e})")
+        missing_cpp(f"landbc._cpp is not built ({e}); `make test` builds it")
 
 
 @pytest.fixture(scope="module")
@@ -127,21 +124,13 @@ def test_fortran_host_on_o96_equals_the_python_step_loop(tmp_path, tiny_cube):
 
 # --- the C ABI's checks, through ctypes ------------------------------------------------
 
-LIB = Path(os.environ.get("LANDBC_LIB", REPO / "build" / "cpp" / "liblandbc.so"))
 OK, ERR_ARGUMENT, ERR_IO, ERR_STATE = 0, 1, 2, 5
 FLOAT32, FLOAT64 = 3, 4
 
 
 @pytest.fixture(scope="module")
 def abi():
-    if not LIB.is_file():
-        why = f"{LIB} is not built; `make test` builds it"
-        if os.environ.get("LANDBC_REQUIRE_CPP"):
-            pytest.fail(why)
-        pytest.skip(why)
-    lib = ctypes.CDLL(str(LIB))
-    lib.landbc_last_error.restype = ctypes.c_char_p
-    return lib
+    return load_lib()
 
 
 @pytest.fixture(scope="module")

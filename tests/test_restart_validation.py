@@ -11,12 +11,12 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
-import os
 from ctypes import POINTER, byref, c_char_p, c_int, c_void_p
 from pathlib import Path
 
 import pytest
 import torch
+from cabi import load_lib
 
 from landbc.emulator import safetensors
 from landbc.emulator.api import BoundaryConditionEmulator, InputError
@@ -24,7 +24,6 @@ from landbc.emulator.cube import Cube
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "weights" / "demo"
-LIB = Path(os.environ.get("LANDBC_LIB", REPO / "build" / "cpp" / "liblandbc.so"))
 LANDBC_OK, LANDBC_ERR_ARGUMENT = 0, 1
 
 
@@ -218,14 +217,7 @@ def test_another_nets_dtype_loads_with_a_warning(restarts, tmp_path, caplog):
 
 @pytest.fixture(scope="module")
 def abi() -> ctypes.CDLL:
-    if not LIB.is_file():
-        why = f"{LIB} is not built; run `make test` or set LANDBC_LIB to a built liblandbc.so"
-        if os.environ.get("LANDBC_REQUIRE_CPP"):  # set by `make test`: no silent skips
-            pytest.fail(why)
-        pytest.skip(why)
-    lib = ctypes.CDLL(str(LIB))
-    lib.landbc_last_error.restype = c_char_p
-    lib.landbc_last_error.argtypes = []
+    lib = load_lib()
     lib.landbc_open.argtypes = [c_char_p, c_char_p, c_char_p, POINTER(c_void_p)]
     lib.landbc_close.argtypes = [POINTER(c_void_p)]
     lib.landbc_time.argtypes = [c_void_p, POINTER(c_int), POINTER(c_int)]

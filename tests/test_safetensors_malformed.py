@@ -11,7 +11,6 @@ these tests skip, or fail under LANDBC_REQUIRE_CPP=1 as `make test` sets."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cabi import require_lib
 
 from landbc.emulator import safetensors
 
@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from safetensors_corpus import malformed, valid_files  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-LIB = Path(os.environ.get("LANDBC_LIB", REPO / "build" / "cpp" / "liblandbc.so"))
 BUNDLE = REPO / "weights" / "demo"
 LANDBC_OK, LANDBC_ERR_ARGUMENT, LANDBC_ERR_IO = 0, 1, 2
 CASES = malformed()
@@ -103,12 +102,8 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def cpp_results(corpus) -> dict:
-    if not LIB.is_file():
-        why = f"{LIB} is not built; run `make test` or set LANDBC_LIB to a built liblandbc.so"
-        if os.environ.get("LANDBC_REQUIRE_CPP"):  # set by `make test`: no silent skips
-            pytest.fail(why)
-        pytest.skip(why)
-    args = [sys.executable, "-c", CHILD, str(LIB), str(BUNDLE), *map(str, corpus.values())]
+    lib = require_lib()
+    args = [sys.executable, "-c", CHILD, str(lib), str(BUNDLE), *map(str, corpus.values())]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (
         f"the C++ reader's process died ({proc.returncode}):\n{proc.stderr[-4000:]}"
