@@ -139,7 +139,7 @@ realcase-train: $(STAMP)
 	$(VENV)/bin/landbc realcase train --out weights/realcase --run-dir output/realcase-train
 
 CPP_SOURCES = $(wildcard cpp/src/*.cpp cpp/src/*.hpp cpp/include/*.h cpp/include/landbc/*.hpp \
-	cpp/python/*.cpp cpp/bench/*.cpp cpp/examples/*.cpp cpp/examples/*.c cpp/tests/*.c)
+	cpp/python/*.cpp cpp/bench/*.cpp cpp/examples/*.cpp cpp/examples/*.c cpp/tests/*.c cpp/tests/*.cpp)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
