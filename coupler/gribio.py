@@ -483,6 +483,36 @@ class EncodedMessage:
     decoded_short_name: str
 
 
+def _encode(ec: Any, sample: str, keys: Keys, data: np.ndarray, missing: np.ndarray,
+            bits: int, name: str) -> bytes:  # fmt: skip
+    """One GRIB message from an ecCodes sample: `keys` set in order, then the values
+    packed with `bits` per value, missing ones (NaN) marked by a bitmap."""
+    h = ec.codes_grib_new_from_samples(sample)
+    try:
+        for key, value in keys:
+            try:
+                if isinstance(value, tuple):
+                    ec.codes_set_long_array(h, key, list(value))
+                else:
+                    ec.codes_set(h, key, value)
+            except ec.GribInternalError as e:
+                raise GribError(f"{name}: ecCodes cannot set {key} = {value!r} ({e})") from None
+        ec.codes_set(h, "bitsPerValue", bits)
+        if missing.any():
+            fill = _MISSING_VALUE
+            if np.any(data[~missing] == fill):  # a real value equal to the fill: pick another
+                fill = float(np.nanmax(np.abs(data))) * 2 + 1
+            ec.codes_set(h, "missingValue", fill)
+            data = np.where(missing, fill, data)
+        try:
+            ec.codes_set_values(h, data)
+        except ec.GribInternalError as e:
+            raise GribError(f"{name}: ecCodes cannot encode the values ({e})") from None
+        return bytes(ec.codes_get_message(h))
+    finally:
+        ec.codes_release(h)
+
+
 def encode_field(
     name: str,
     values: Any,
@@ -544,32 +574,7 @@ def encode_field(
         *pack_keys,
         ("bitmapPresent", int(missing.any())),
     ]
-    h = ec.codes_grib_new_from_samples(sample)
-    try:
-        for key, value in keys:
-            try:
-                if isinstance(value, tuple):
-                    ec.codes_set_long_array(h, key, list(value))
-                else:
-                    ec.codes_set(h, key, value)
-            except ec.GribInternalError as e:
-                raise GribError(f"{name}: ecCodes cannot set {key} = {value!r} ({e})") from None
-        ec.codes_set(h, "bitsPerValue", bits)
-        if missing.any():
-            fill = _MISSING_VALUE
-            if np.any(data[~missing] == fill):
-                fill = float(np.nanmax(np.abs(data))) * 2 + 1
-            ec.codes_set(h, "missingValue", fill)
-            data_out = np.where(missing, fill, data)
-        else:
-            data_out = data
-        try:
-            ec.codes_set_values(h, data_out)
-        except ec.GribInternalError as e:
-            raise GribError(f"{name}: ecCodes cannot encode the values ({e})") from None
-        message = bytes(ec.codes_get_message(h))
-    finally:
-        ec.codes_release(h)
+    message = _encode(ec, sample, keys, data, missing, bits, name)
     decoded = verify_message(
         message, keys, grid=model_grid, values=data, exact=param.is_code, bits_per_value=bits,
         expect_param_id=param.param_id if param.numbers(encoding)[0] == 192 else None,
@@ -1267,31 +1272,8 @@ def encode_forcing_field(
         ("packingType", "grid_simple"),
         ("bitmapPresent", int(missing.any())),
     ]
-    h = ec.codes_grib_new_from_samples(sample)
-    try:
-        for key, value in [*keys, ("paramId", pid), *after]:
-            try:
-                if isinstance(value, tuple):
-                    ec.codes_set_long_array(h, key, list(value))
-                else:
-                    ec.codes_set(h, key, value)
-            except ec.GribInternalError as e:
-                raise GribError(f"{name}: ecCodes cannot set {key} = {value!r} ({e})") from None
-        ec.codes_set(h, "bitsPerValue", int(bits_per_value))
-        if missing.any():
-            fill = _MISSING_VALUE if not np.any(data[~missing] == _MISSING_VALUE) else (
-                float(np.nanmax(np.abs(data))) * 2 + 1)  # fmt: skip
-            ec.codes_set(h, "missingValue", fill)
-            data_out = np.where(missing, fill, data)
-        else:
-            data_out = data
-        try:
-            ec.codes_set_values(h, data_out)
-        except ec.GribInternalError as e:
-            raise GribError(f"{name}: ecCodes cannot encode the values ({e})") from None
-        message = bytes(ec.codes_get_message(h))
-    finally:
-        ec.codes_release(h)
+    message = _encode(ec, sample, [*keys, ("paramId", pid), *after], data, missing,
+                      int(bits_per_value), name)  # fmt: skip
     what = f"{name} {format_month(year, month)}"
     decoded = verify_message(message, [*keys, *after], grid=model_grid, values=data,
                              bits_per_value=int(bits_per_value), what=what)  # fmt: skip
