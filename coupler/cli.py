@@ -325,7 +325,7 @@ def cmd_remap_weights(args: argparse.Namespace) -> int:
     cube = Cube.open(args.cube)
     grid, win, _ = domain_window(cube.grid, tuple(args.box) if args.box else None)
     method = None if args.forcing == "none" else args.forcing
-    paths = write_host_weights(grid, cube.static(win)["land_mask"], args.grid, args.out,
+    paths = write_host_weights(grid, cube.maps(win)["land_mask"], args.grid, args.out,
                                forcing_method=method)  # fmt: skip
     for role, path in paths.items():
         print(f"{role}: {path}")

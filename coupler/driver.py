@@ -177,7 +177,7 @@ def _extra_outputs(cfg: RunConfig, cube: Cube, grid: Grid,
 
     def land_mask() -> np.ndarray:  # read once, by the outputs that remap
         if not mask:
-            mask.append(cube.static(win)["land_mask"])
+            mask.append(cube.maps(win)["land_mask"])
         return mask[0]
 
     info = RunInfo(grid=grid, months=cfg.months, calendar=cfg.calendar,
@@ -281,7 +281,8 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
         emu = Emulator.from_bundle(cfg.bundle, device=cfg.device, dtype=cfg.dtype)
         py, pm = cfg.prior_month
         log.info("initialising from the truth of %s in %s", cal.format_month(py, pm), cfg.cube)
-        emu.initialise(grid, cube.static(win), cube.truth(py, pm, win), py, pm,
+        static = cube.static(win, cube.climatology_years(emu.lai_climatology_years))
+        emu.initialise(grid, static, cube.truth(py, pm, win), py, pm,
                        direction=cfg.direction)  # fmt: skip
         first = 0
     else:

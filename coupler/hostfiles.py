@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from landbc.emulator import catalog
-from landbc.emulator.bundle import read_manifest
+from landbc.emulator.bundle import read_manifest, training_years
 from landbc.emulator.cube import Cube
 from landbc.emulator.grid import Grid
 
@@ -138,7 +138,8 @@ def write_host_inputs(
     shapes = (grid.shape, grid.coarse_shape)
 
     out.mkdir(parents=True, exist_ok=True)
-    static = cube.static(win)
+    trained = training_years(read_manifest(bundle))
+    static = cube.static(win, cube.climatology_years(trained))
     for v in catalog.STATIC_VARIABLES:
         _write_bin(out / "static" / f"{v.name}.bin", v, static[v.name], v.shape(*shapes))
     priors = cube.truth(*start, win)

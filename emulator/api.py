@@ -212,7 +212,6 @@ class BoundaryConditionEmulator:
             raise InputError(f"month: expected an integer 1..12, found {month!r}")
         if not isinstance(year, int):
             raise InputError(f"year: expected an integer, found {year!r}")
-        shape = grid.shape
         tensors = {}
         for part, given, variables in (
             ("static", static, catalog.STATIC_VARIABLES),
@@ -220,6 +219,7 @@ class BoundaryConditionEmulator:
         ):
             self._check_names(part, given, variables)
             for v in variables:
+                shape = v.shape(grid.shape, grid.coarse_shape)
                 # clone: the state must not alias the caller's arrays (a no-op .to() would)
                 tensors[v.name] = validate(v, given[v.name], shape).clone()
         self._load(direction)
@@ -241,6 +241,11 @@ class BoundaryConditionEmulator:
             direction,
             self.dtype,
         )
+
+    @property
+    def lai_climatology_years(self) -> tuple[int, int] | None:
+        """The years the bundle was trained on (`bundle.training_years`)."""
+        return bundle_mod.training_years(self.manifest)
 
     @staticmethod
     def _check_names(part: str, given: Mapping[str, Any], variables) -> None:

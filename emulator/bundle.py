@@ -158,6 +158,13 @@ def update_metrics(folder: str | Path, metrics: dict) -> None:
     os.replace(tmp, path)
 
 
+def training_years(manifest: dict) -> tuple[int, int] | None:
+    """The years the bundle was trained on, None if its manifest does not say. The
+    LAI climatology a host gives should be of these years, as in training."""
+    years = manifest.get("training", {}).get("data", {}).get("years")
+    return None if years is None else (int(years[0]), int(years[1]))
+
+
 def read_manifest(folder: str | Path) -> dict:
     folder = Path(folder)
     path = folder / MANIFEST
@@ -175,11 +182,14 @@ def read_manifest(folder: str | Path) -> dict:
     return manifest
 
 
-def verify(folder: str | Path) -> dict:
-    """Check manifest and files; return the manifest. Raises BundleError naming the problem."""
+def verify(folder: str | Path, check_catalog: bool = True) -> dict:
+    """Check manifest and files; return the manifest. Raises BundleError naming the
+    problem. `check_catalog=False` skips the comparison with this landbc's catalog:
+    for reading single nets out of an older bundle (`training.kept_lu_lc`), never
+    for running it."""
     folder = Path(folder)
     manifest = read_manifest(folder)
-    expected = catalog_description()
+    expected = catalog_description() if check_catalog else {}
     for key, value in expected.items():
         found = manifest.get(key)
         if found != value:

@@ -191,6 +191,7 @@ def luh2_to_lu_matrix() -> list[list[float]]:
 # --- Variables ---------------------------------------------------------------
 
 STATIC, YEARLY, MONTHLY = "static", "yearly", "monthly"
+MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 HIGH, COARSE, SCALAR = "high", "coarse", "scalar"
 
 
@@ -295,7 +296,23 @@ STATIC_VARIABLES: tuple[Variable, ...] = (
         "uint8",
         flag_values=_classes(N_IGBP),
     ),
+    # The LAI the host would use without landbc (ECLand's default is a monthly
+    # climatology): the LAI net predicts the departure from it, so a net that has
+    # learnt nothing returns the climatology, never worse. Derived from a cube's LAI
+    # (`Cube.lai_climatology`), not stored in it.
+    Variable(
+        "lai_climatology",
+        "per-pixel monthly leaf area index climatology",
+        "m2 m-2",
+        0,
+        15,
+        STATIC,
+        HIGH,
+        "float32",
+        channels=MONTH_NAMES,
+    ),
 )
+LAI_CLIMATOLOGY = "lai_climatology"
 
 FORCING_VARIABLES: tuple[Variable, ...] = (
     Variable(

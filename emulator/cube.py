@@ -6,6 +6,7 @@ that `xarray.open_zarr` reads it. Training and the step loop read it with raw
 zarr indexing (no dask), one time slice at a time.
 
     static, high res   land_mask elevation slope koppen igbp  (lat, lon)
+                       (the emulator's LAI climatology is derived from lai)
     yearly, coarse     luh2_frac     (year, luh2_state, lat_coarse, lon_coarse)
                        secma secmb   (year, lat_coarse, lon_coarse)
                        co2           (year)
@@ -19,11 +20,13 @@ same layout; nothing downstream knows that the default cube is synthetic.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import zarr
+from tqdm import tqdm
 
 from . import catalog, zarrstore
 from .grid import Grid, coarse_window
@@ -31,8 +34,11 @@ from .zarrstore import SPACE_CHUNK
 
 FORMAT_VERSION = 1
 REMEDY = "create one with `landbc world`"
+log = logging.getLogger(__name__)
 
-STATIC_NAMES = tuple(v.name for v in catalog.STATIC_VARIABLES)
+# The static maps a cube stores; the emulator's other static input, the LAI
+# climatology, is derived from the cube's LAI (`Cube.lai_climatology`).
+MAP_NAMES = tuple(v.name for v in catalog.STATIC_VARIABLES if v.name != catalog.LAI_CLIMATOLOGY)
 YEARLY_FORCING = ("luh2_frac", "secma", "secmb", "co2")
 MONTHLY_FORCING = ("t2m", "tp", "ssrd")
 YEARLY_TRUTH = ("lu", "lc")
@@ -124,7 +130,7 @@ def create_cube(path: str | Path, grid: Grid, years: tuple[int, int], attrs: dic
             )
         zarrstore.add_variable(root, name, dims, shape, chunks, v.dtype, 0, v.cf_attrs())
 
-    for n in STATIC_NAMES:
+    for n in MAP_NAMES:
         var(n, None, 0)
     for n in YEARLY_FORCING + YEARLY_TRUTH:
         var(n, "year", nyears)
@@ -182,9 +188,64 @@ class Cube:
             raise ValueError(f"month must be 1..12, found {month}")
         return month_index(year, month, self.first_year)
 
-    def static(self, window: tuple[slice, slice] | None = None) -> dict[str, np.ndarray]:
+    def maps(self, window: tuple[slice, slice] | None = None) -> dict[str, np.ndarray]:
+        """The static maps the cube stores (land mask, elevation, slope, Köppen, IGBP)."""
         sl = window or (slice(None), slice(None))
-        return {n: self.root[n][sl] for n in STATIC_NAMES}
+        return {n: self.root[n][sl] for n in MAP_NAMES}
+
+    def lai_climatology(
+        self,
+        years: tuple[int, int] | None = None,
+        window: tuple[slice, slice] | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Per-pixel mean LAI of each calendar month over the inclusive `years`
+        (default: all the cube's years), (12, ny, nx) float32. Summed in float64
+        in year order, so the same years give the same bytes everywhere."""
+        y0, y1 = (self.first_year, self.last_year) if years is None else years
+        self._check_year(y0)
+        self._check_year(y1)
+        if y1 < y0:
+            raise ValueError(f"LAI climatology years must be (first, last), found {years}")
+        sl = window or (slice(None), slice(None))
+        total = None
+        for y in tqdm(range(y0, y1 + 1), desc="LAI climatology", leave=False, disable=not progress):
+            t = month_index(y, 1, self.first_year)
+            block = np.asarray(self.root["lai"][(slice(t, t + 12), *sl)], dtype=np.float64)
+            total = block if total is None else total + block
+        return (total / (y1 - y0 + 1)).astype(np.float32)
+
+    def climatology_years(self, trained: tuple[int, int] | None) -> tuple[int, int]:
+        """The years of the LAI climatology to give a bundle trained on the years
+        `trained` (`BoundaryConditionEmulator.lai_climatology_years`): those the cube
+        holds, as in training; all the cube's years where it holds none (logged)."""
+        if trained is not None:
+            y0, y1 = max(trained[0], self.first_year), min(trained[1], self.last_year)
+            if y0 <= y1:
+                if (y0, y1) != tuple(trained):
+                    log.warning(
+                        "LAI climatology of %d-%d: the cube %s holds only these of the "
+                        "bundle's training years %d-%d", y0, y1, self.path, *trained
+                    )  # fmt: skip
+                return y0, y1
+        log.warning(
+            "LAI climatology of all the cube's years %d-%d: the cube %s holds none of the "
+            "bundle's training years (%s)", self.first_year, self.last_year, self.path, trained
+        )  # fmt: skip
+        return self.first_year, self.last_year
+
+    def static(
+        self,
+        window: tuple[slice, slice] | None = None,
+        climatology_years: tuple[int, int] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The emulator's static inputs: the stored maps and the LAI climatology of
+        `climatology_years` (default all the cube's years; give a bundle's training
+        years, `BoundaryConditionEmulator.lai_climatology_years`, when scoring)."""
+        return {
+            **self.maps(window),
+            catalog.LAI_CLIMATOLOGY: self.lai_climatology(climatology_years, window),
+        }
 
     def forcing(
         self, year: int, month: int, window: tuple[slice, slice] | None = None

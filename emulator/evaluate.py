@@ -51,7 +51,7 @@ from tqdm import tqdm
 from . import catalog, precision
 from .api import BoundaryConditionEmulator
 from .bundle import update_metrics
-from .cube import Cube, month_index
+from .cube import Cube
 from .grid import Grid, box_window
 from .metrics import (
     BARE_IGBP,
@@ -180,28 +180,6 @@ def bilinear_coarse(field: np.ndarray, land: np.ndarray, grid: Grid) -> np.ndarr
         align_corners=False,
     )[0, 0].numpy()
     return np.where(land, up, 0.0)
-
-
-def monthly_climatology(cube: Cube, years: tuple[int, int], window) -> np.ndarray:
-    """Per-pixel mean LAI of each calendar month over `years` (12, ny, nx)."""
-    sl = window or (slice(None), slice(None))
-    clim = None
-    n = 0
-    for y in tqdm(range(years[0], years[1] + 1), desc="LAI climatology", leave=False, disable=None):
-        block = np.asarray(
-            cube.root["lai"][
-                (
-                    slice(
-                        month_index(y, 1, cube.first_year), month_index(y, 12, cube.first_year) + 1
-                    ),
-                    *sl,
-                )
-            ],
-            dtype=np.float64,
-        )
-        clim = block if clim is None else clim + block
-        n += 1
-    return (clim / n).astype(np.float32)
 
 
 # --- accumulators ---------------------------------------------------------------------
@@ -506,11 +484,11 @@ def evaluate(
     if box is not None:
         window = box_window(cube.grid, box)
         grid = cube.grid.window(window[0].start, window[0].stop, window[1].start, window[1].stop)
-    static = cube.static(window)
+    static = cube.maps(window)
     land = static["land_mask"].astype(bool)
 
     warnings: list[str] = []
-    train = emu.manifest.get("training", {}).get("data", {}).get("years")
+    train = emu.lai_climatology_years
     if train is None:
         train_years = (cube.first_year, first - 1)
         warnings.append(
@@ -518,24 +496,26 @@ def evaluate(
             f"{train_years[0]}-{train_years[1]}"
         )
     else:
-        train_years = (int(train[0]), int(train[1]))
+        train_years = train
     if train_years[0] <= last and first <= train_years[1]:
         warnings.append(
             f"the evaluation years {first}-{last} overlap the bundle's training years "
             f"{train_years[0]}-{train_years[1]}: these are not held-out scores, and the LAI "
             f"climatology baseline has seen the evaluation years too"
         )
-    clim_years = (max(train_years[0], cube.first_year), min(train_years[1], cube.last_year))
+    clim_years = cube.climatology_years(train_years)
     if clim_years != train_years:
         warnings.append(
             f"the cube holds {cube.first_year}-{cube.last_year}; the LAI climatology uses "
-            f"{clim_years[0]}-{clim_years[1]} of the training years"
+            f"{clim_years[0]}-{clim_years[1]}, not the training years"
         )
     for w in warnings:
         log.warning("%s", w)
     t0 = time.perf_counter()
-    clim = monthly_climatology(cube, clim_years, window)
+    clim = cube.lai_climatology(clim_years, window, progress=progress)
     clim_s = time.perf_counter() - t0
+    # the climatology baseline is also the emulator's input (it predicts the departure)
+    static[catalog.LAI_CLIMATOLOGY] = clim
 
     results = {}
     for d in directions:

@@ -19,8 +19,9 @@ from .catalog import N_IGBP, N_KOPPEN, N_LC, N_LU, N_LUH2
 N_STATIC = 3 + N_KOPPEN + N_IGBP
 N_LU_INPUTS = N_STATIC + 3 * N_LU + N_LUH2 + 2
 N_LC_INPUTS = N_STATIC + 2 * N_LU + N_LC
-N_LAI_INPUTS = N_STATIC + N_LC + 1 + 3 + 2 + 1 + 1
-# Where each net's prior starts in its input stack (the nets add it to their output).
+N_LAI_INPUTS = N_STATIC + N_LC + 2 + 3 + 2 + 1 + 1
+# Where each net's prior starts in its input stack (the nets add it to their output;
+# for LAI the prior's departure from its month's climatology).
 LU_PRIOR_CHANNEL = N_STATIC
 LC_PRIOR_CHANNEL = N_STATIC + 2 * N_LU
 LAI_PRIOR_CHANNEL = N_STATIC + N_LC
@@ -96,7 +97,8 @@ def lc_inputs(static: Tensor, lu: Tensor, prior_lu: Tensor, prior_lc: Tensor) ->
 def lai_inputs(
     static: Tensor,
     lc: Tensor,
-    prior_lai: Tensor,
+    prior_departure: Tensor,
+    climatology: Tensor,
     t2m: Tensor,
     tp: Tensor,
     ssrd: Tensor,
@@ -105,9 +107,14 @@ def lai_inputs(
     lat: Tensor,
     norm: dict[str, list[float]],
 ) -> Tensor:
-    """LAI net: LC, the adjacent month's LAI, the month's climate, season, CO2 and
-    day length. `lat` (B, P) is the latitude of each tile row: photoperiod gates
-    the growing season (the GSI's iPhoto), and a convolution cannot know where it is."""
+    """LAI net: LC, the adjacent month's departure from its month's LAI climatology
+    (m2 m-2), this month's climatology, the month's climate, season, CO2 and day
+    length. The net predicts this month's departure (`lai_from_departure`): the
+    climatology carries what is the same every year (each pixel's type and
+    vigour), the net what differs (weather, CO2, land-cover change and the slow
+    anomalies the prior departure carries). `lat` (B, P) is the latitude of each
+    tile row: photoperiod gates the growing season (the GSI's iPhoto), and a
+    convolution cannot know where it is."""
     b, _, p, q = static.shape
     phase = 2.0 * math.pi * (month - 0.5) / 12.0
     ones = torch.ones(b, 1, p, q, dtype=static.dtype, device=static.device)
@@ -115,7 +122,8 @@ def lai_inputs(
         [
             static,
             lc,
-            normalise(prior_lai, norm, "lai").unsqueeze(1),
+            (prior_departure / norm["lai"][1]).unsqueeze(1),
+            normalise(climatology, norm, "lai").unsqueeze(1),
             normalise(t2m, norm, "t2m").unsqueeze(1),
             normalise(tp, norm, "tp").unsqueeze(1),
             normalise(ssrd, norm, "ssrd").unsqueeze(1),
@@ -136,9 +144,16 @@ def day_length_hours(lat: Tensor, month: int) -> Tensor:
     return (24.0 / math.pi * torch.acos(cos_omega)).float()
 
 
-def lai_from_output(y: Tensor, norm: dict[str, list[float]]) -> Tensor:
-    """The LAI net's non-negative output is LAI in units of the LAI std."""
+def departure_from_output(y: Tensor, norm: dict[str, list[float]]) -> Tensor:
+    """The LAI net's output is the departure from the climatology in units of the
+    LAI std; (B, 1, P, P) → (B, P, P) in m2 m-2."""
     return y[:, 0] * norm["lai"][1]
+
+
+def lai_from_departure(departure: Tensor, climatology: Tensor) -> Tensor:
+    """LAI = climatology + departure, never negative. A zero departure (the LAI
+    net's starting point in training) gives the climatology exactly."""
+    return (climatology + departure).clamp_min(0.0)
 
 
 def coarse_fractions(classes: Tensor, n: int, factor: int) -> Tensor:

@@ -32,8 +32,9 @@ class Up(nn.Module):
 
 
 class UNet(nn.Module):
-    """U-Net with `levels` poolings. `head` is "logits" (classifier) or "softplus"
-    (non-negative regressor).
+    """U-Net with `levels` poolings. `head` is "logits" (classifier), "linear"
+    (regressor; the same affine head as "logits") or "softplus" (non-negative
+    regressor).
 
     `prior_channel` names the input channel where the prior starts (its one-hot
     for a classifier, its normalised value for the regressor), or -1. The prior
@@ -60,8 +61,8 @@ class UNet(nn.Module):
         prior_gain: float = 4.0,
     ) -> None:
         super().__init__()
-        if head not in ("logits", "softplus"):
-            raise ValueError(f"head must be 'logits' or 'softplus', found {head!r}")
+        if head not in ("logits", "linear", "softplus"):
+            raise ValueError(f"head must be 'logits', 'linear' or 'softplus', found {head!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.min_multiple = 2**levels

@@ -135,6 +135,7 @@ class Stepper(nn.Module):
         self.slope = empty
         self.koppen = empty
         self.igbp = empty
+        self.lai_climatology = empty
 
     # ------------------------------------------------------------------ state
     @torch.jit.export
@@ -179,9 +180,12 @@ class Stepper(nn.Module):
                 + str(shape)
             )
         for n in self.static_names + self.state_names:
-            if state[n].shape != shape:
+            want = list(shape)
+            if n == "lai_climatology":
+                want = [12] + want
+            if list(state[n].shape) != want:
                 raise ValueError(
-                    "'" + n + "' has shape " + str(state[n].shape) + ", expected " + str(shape)
+                    "'" + n + "' has shape " + str(state[n].shape) + ", expected " + str(want)
                 )
         month = int(state["time"][1])
         if month < 1 or month > 12:
@@ -192,6 +196,7 @@ class Stepper(nn.Module):
         self.slope = state["slope"].to(dev, torch.float32)
         self.koppen = state["koppen"].to(dev, torch.uint8)
         self.igbp = state["igbp"].to(dev, torch.uint8)
+        self.lai_climatology = state["lai_climatology"].to(dev, torch.float32)
         self.lu = state["lu"].to(dev, torch.uint8)
         self.lc = state["lc"].to(dev, torch.uint8)
         self.lai = state["lai"].to(dev, torch.float32)
@@ -210,6 +215,7 @@ class Stepper(nn.Module):
             "slope": self.slope,
             "koppen": self.koppen,
             "igbp": self.igbp,
+            "lai_climatology": self.lai_climatology,
             "lu": self.lu,
             "lc": self.lc,
             "lai": self.lai,
@@ -249,7 +255,12 @@ class Stepper(nn.Module):
         if year != self.year:
             lu = self._land_use(coarse, month)
             lc = self._tiled(1, self.n_lc, coarse, month, lu, self.lc, self.lu, self._none())
-        lai = self._tiled(2, 1, coarse, month, lu, lc, self.lu, self._none())
+        # LAI: the month's climatology plus the net's departure from it, the net
+        # told the prior's departure from the prior month's climatology
+        clim = self.lai_climatology[month - 1]
+        prior_departure = self.lai - self.lai_climatology[self.month - 1]
+        departure = self._tiled(2, 1, coarse, month, clim, lc, prior_departure, self._none())
+        lai = features.lai_from_departure(departure, clim)
         sea = self.land_mask == 0
         lu = lu.masked_fill(sea, 0)
         lc = lc.masked_fill(sea, self.sea_lc)
@@ -385,7 +396,8 @@ class Stepper(nn.Module):
         origins: list[tuple[int, int]],
     ) -> Tensor:
         crops: dict[str, list[Tensor]] = {}
-        names = self.static_names + ["a", "b", "c"]
+        # the maps the nets see per pixel (the LAI climatology enters as `a`, one month)
+        names = ["land_mask", "elevation", "slope", "koppen", "igbp", "a", "b", "c"]
         fields = [self.land_mask, self.elevation, self.slope, self.koppen, self.igbp, a, b, c]
         for i in range(len(names)):
             crops[names[i]] = [self._crop(fields[i], r0, c0) for r0, c0 in origins]
@@ -424,6 +436,7 @@ class Stepper(nn.Module):
             static,
             features.one_hot(tiles["b"], self.n_lc),
             tiles["c"],
+            tiles["a"],
             self._up(coarse["t2m"][None], origins)[:, 0],
             self._up(coarse["tp"][None], origins)[:, 0],
             self._up(coarse["ssrd"][None], origins)[:, 0],
@@ -438,7 +451,7 @@ class Stepper(nn.Module):
             return torch.softmax(self.lu_net(x), dim=1)
         if which == 1:
             return torch.softmax(self.lc_net(x), dim=1)
-        return features.lai_from_output(self.lai_net(x), self.norm)[:, None]
+        return features.departure_from_output(self.lai_net(x), self.norm)[:, None]
 
     # `which` selects the net: 0 LU, 1 LC, 2 LAI.
     def _tiled(
@@ -455,11 +468,11 @@ class Stepper(nn.Module):
         """Run one net over the domain, blending tiles; return for LU the blended
         class probabilities as -16 log p (n, H, W) uint8 (1/16 nat steps down to
         p = 1e-7, 1 byte per class and pixel), for LC a class map (uint8), for LAI
-        a float32 map.
+        the departure from the month's climatology (float32, m2 m-2).
 
         a, b, c are the net's high-res fields: LU net (prior lu, prior lc, prior lu),
-        LC net (new lu, prior lc, prior lu), LAI net (lu, lc, -) with the prior
-        LAI taken from the state.
+        LC net (new lu, prior lc, prior lu), LAI net (the month's LAI climatology,
+        lc, the prior's departure from its month's climatology).
         """
         t = self.tile
         s = self.stride
@@ -469,8 +482,6 @@ class Stepper(nn.Module):
         extra = torch.zeros(0, device=dev)
         if which == 0:
             extra = self._coarse_fractions(a, self.n_lu)
-        if which == 2:
-            c = self.lai
         rows = tile_origins(self.origin_row, h, t, s)
         cols = tile_origins(self.origin_col, w, t, s)
         width = (len(cols) - 1) * s + t

@@ -93,7 +93,10 @@ class TrainConfig:
     iters_lc: int = 200
     iters_lai: int = 400
     lr: float = 2e-3
-    unroll: int = 2
+    unroll: int = 2  # years the LU and LC nets are unrolled on their own outputs
+    # months the LAI net is unrolled on its own outputs: the slow anomaly it must
+    # carry lives for months, and the coupled run is 12 steps a year
+    unroll_lai: int = 12
     change_weight: float = 4.0
     mask_max: float = 0.75
     mask_block: int = 32
@@ -115,6 +118,9 @@ class TrainConfig:
     # Continue from the run folder's checkpoint (which must have the same config).
     resume: bool = False
     base: int = 16
+    # A bundle whose LU and LC nets are kept (not trained): only the LAI nets are
+    # trained, e.g. after a change to the LAI net's inputs. Same cube and years.
+    lu_lc_from: Path | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -141,6 +147,13 @@ class TrainConfig:
                 f"years {self.years} span {hi - lo + 1} years; a prior and {self.unroll} "
                 f"unrolled steps need at least {self.unroll + 1}"
             )
+        if not 1 <= self.unroll_lai < 12 * (hi - lo + 1):
+            raise ValueError(
+                f"unroll_lai must be 1 .. {12 * (hi - lo + 1) - 1} months (a prior and the "
+                f"unrolled months within years {self.years}), found {self.unroll_lai}"
+            )
+        if self.lu_lc_from is not None and not Path(self.lu_lc_from).is_dir():
+            raise ValueError(f"lu_lc_from: no bundle folder at {self.lu_lc_from}")
         for d in self.directions:
             if d not in DIRECTION_SIGN:
                 raise ValueError(f"directions: expected forward/backward, found {d!r}")
@@ -171,7 +184,9 @@ class PatchSampler:
         self.rng = rng
         root = cube.root
         self.f = cube.grid.coarse_factor
-        self.static = {n: np.asarray(root[n][:]) for n in features_static_names()}
+        self.static = cube.maps()
+        # the LAI net's climatology: of the training years, as the host gives it
+        self.lai_climatology = cube.lai_climatology(cfg.years, progress=True)
         self.y0 = cube.first_year
         self.lu = np.asarray(root["lu"][:])
         self.lc = np.asarray(root["lc"][:])
@@ -231,10 +246,9 @@ class PatchSampler:
             for n, a in self.static.items()
         }
 
-    def _first_targets(self, lo: int, hi: int, sign: int, b: int) -> np.ndarray:
+    def _first_targets(self, lo: int, hi: int, sign: int, b: int, u: int) -> np.ndarray:
         """b random first-target indices t such that the prior t - sign and the
-        unrolled targets up to t + sign * (unroll - 1) all lie in [lo, hi]."""
-        u = self.cfg.unroll
+        u unrolled targets up to t + sign * (u - 1) all lie in [lo, hi]."""
         first, last = (lo + 1, hi - u + 1) if sign > 0 else (lo + u - 1, hi - 1)
         return self.rng.integers(first, last + 1, size=b)
 
@@ -242,7 +256,7 @@ class PatchSampler:
         """A batch for the LU and LC nets: priors of year y - sign, targets y, y + sign, ..."""
         lo, hi = (y - self.y0 for y in self.cfg.years)
         batch = [self._origin() for _ in range(b)]
-        first = self._first_targets(lo, hi, sign, b)
+        first = self._first_targets(lo, hi, sign, b, self.cfg.unroll)
         out = {"static": self._static(batch), "steps": []}
         for k in range(self.cfg.unroll + 1):
             yi = [int(y) + sign * (k - 1) for y in first]
@@ -260,13 +274,20 @@ class PatchSampler:
         """A batch for the LAI net: prior month m - sign, targets m, m + sign, ..."""
         lo, hi = self.cfg.years
         batch = [self._origin() for _ in range(b)]
+        u = self.cfg.unroll_lai
         start = self._first_targets(
-            month_index(lo, 1, self.y0), month_index(hi, 12, self.y0), sign, b
+            month_index(lo, 1, self.y0), month_index(hi, 12, self.y0), sign, b, u
         )
         p = self.cfg.patch
         lat = np.stack([self.cube.grid.lat[r : r + p] for r, _ in batch]).astype(np.float32)
-        out = {"static": self._static(batch), "lat": torch.from_numpy(lat), "steps": []}
-        for k in range(self.cfg.unroll + 1):
+        clim = np.stack([self._hi(self.lai_climatology, r, c) for r, c in batch])
+        out = {
+            "static": self._static(batch),
+            "lai_climatology": torch.from_numpy(clim),
+            "lat": torch.from_numpy(lat),
+            "steps": [],
+        }
+        for k in range(u + 1):
             ti = [int(t) + sign * (k - 1) for t in start]
             yi = [t // 12 for t in ti]
             # LAI is read from the store per sample (the whole cube would not fit in memory)
@@ -293,10 +314,6 @@ def refine(batch: dict, f: int) -> dict:
             if k in entry:
                 entry[k] = entry[k].repeat_interleave(f, dim=-2).repeat_interleave(f, dim=-1)
     return batch
-
-
-def features_static_names() -> list[str]:
-    return [v.name for v in catalog.STATIC_VARIABLES]
 
 
 def normalisation(cube: Cube, years: tuple[int, int]) -> dict[str, list[float]]:
@@ -405,7 +422,7 @@ class Schedule:
         self.lr = cfg.lr
         self.iters = max(iters, 1)
         self.start = time.time() - spent
-        total = cfg.iters_lu + cfg.iters_lc + cfg.iters_lai
+        total = cfg.iters_lai + (0 if cfg.lu_lc_from else cfg.iters_lu + cfg.iters_lc)
         self.seconds = (
             cfg.time_budget_s * iters / max(total, 1) if cfg.time_budget_s > 0 else math.inf
         )
@@ -899,21 +916,27 @@ def _lai_loss(
     dtype: torch.dtype,
     loaded: tuple[dict, torch.Tensor],
 ) -> torch.Tensor:
-    """Mean normalised MSE on land per unrolled step of the LAI net on a `_monthly_batch`."""
+    """Mean normalised MSE on land per unrolled step of the LAI net on a `_monthly_batch`:
+    the net predicts each month's departure from the climatology, told the previous
+    month's departure (its own from the second unrolled month on)."""
     batch, prior = loaded
     static = _static_inputs(batch, norm)
     land = batch["static"]["land_mask"].bool()
+    clim = batch["lai_climatology"]
     steps = batch["steps"]
     loss = torch.zeros((), device=device)
-    for k in range(1, cfg.unroll + 1):
+    for k in range(1, cfg.unroll_lai + 1):
         cur = steps[k]
-        preds = []
+        month_prev = steps[k - 1]["month"]
+        preds, clim_cur = [], []
         # months and CO2 differ per sample: features take scalars, so build per sample
         for i in range(cfg.batch):
+            clim_cur.append(clim[i, cur["month"][i] - 1])
             x = features.lai_inputs(
                 static[i : i + 1],
                 features.one_hot(cur["lc"][i : i + 1], catalog.N_LC),
-                prior[i : i + 1],
+                prior[i : i + 1] - clim[i : i + 1, month_prev[i] - 1],
+                clim[i : i + 1, cur["month"][i] - 1],
                 cur["t2m"][i : i + 1],
                 cur["tp"][i : i + 1],
                 cur["ssrd"][i : i + 1],
@@ -925,11 +948,30 @@ def _lai_loss(
             preds.append(x)
         with _autocast(device, dtype):
             y = net(torch.cat(preds))
-        lai = features.lai_from_output(y.float(), norm)
+        departure = features.departure_from_output(y.float(), norm)
+        lai = features.lai_from_departure(departure, torch.stack(clim_cur))
         err = (lai - cur["lai"]) / norm["lai"][1]
         loss = loss + (err[land] ** 2).mean()
         prior = lai
-    return loss / cfg.unroll
+    return loss / cfg.unroll_lai
+
+
+def new_lai_net(base: int = 16) -> UNet:
+    """The LAI net before training: it starts as the climatology (zero departure:
+    head and prior gain 0) and learns what departs from it; its prior gain becomes
+    the month-to-month persistence of the departure."""
+    net = UNet(
+        features.N_LAI_INPUTS,
+        1,
+        base=base,
+        head="linear",
+        prior_channel=features.LAI_PRIOR_CHANNEL,
+        prior_gain=0.0,
+    )
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+    return net
 
 
 def train_lai(
@@ -944,20 +986,51 @@ def train_lai(
 ) -> tuple[UNet, dict]:
     """Train the LAI net for one direction (devices, dtypes and `run` as `train_lu_lc`)."""
     device = device or torch.device("cpu")
-    net = UNet(
-        features.N_LAI_INPUTS,
-        1,
-        base=cfg.base,
-        head="softplus",
-        prior_channel=features.LAI_PRIOR_CHANNEL,
-        prior_gain=1.0,
-    )
-    with torch.no_grad():  # start from LAI ≈ prior: gain 1 on (prior - mean)/std, + mean/std
-        net.head.bias.fill_(norm["lai"][0] / norm["lai"][1])
+    net = new_lai_net(cfg.base)
     load = partial(_monthly_batch, sampler, sign, cfg, gen, device)
     loss = partial(_lai_loss, net, cfg, norm, device, dtype)
     hist = _fit(net, DIRECTION_NAME[sign], "lai", cfg.iters_lai, cfg, device, run, load, loss)
     return net.cpu().eval(), hist
+
+
+# What the LU and LC nets were normalised with: a kept net needs the same.
+LU_LC_NORM_KEYS = ("elevation", "slope", "secma", "secmb")
+
+
+def kept_lu_lc(src: Path, direction: str, norm: dict) -> tuple[UNet, UNet, dict]:
+    """The LU and LC nets of `direction` from the bundle `src`, with their training
+    history, for a run that trains only the LAI nets (`TrainConfig.lu_lc_from`)."""
+    # an older catalog is fine (e.g. before an LAI input changed): the nets' input
+    # layouts and normalisation are checked below
+    manifest = bundle.verify(src, check_catalog=False)
+    if direction not in manifest["directions"]:
+        raise bundle.BundleError(
+            f"lu_lc_from: {src} has no {direction} stepper (it has "
+            f"{sorted(manifest['directions'])})"
+        )
+    for k in LU_LC_NORM_KEYS:
+        theirs = manifest["normalisation"].get(k)
+        if theirs is None or not np.allclose(theirs, norm[k], rtol=1e-6, atol=0):
+            raise bundle.BundleError(
+                f"lu_lc_from: {src} normalised {k} with {theirs}, this run's cube and years "
+                f"give {norm[k]}: its LU and LC nets were trained on other data"
+            )
+    old = torch.jit.load(str(src / manifest["directions"][direction]["file"]), map_location="cpu")
+    nets = {}
+    for name in ("lu_net", "lc_net"):
+        nets[name] = unet_from_scripted(getattr(old, name)).eval()
+        if nets[name].in_channels != EXPECTED_INPUTS[name]:
+            raise bundle.BundleError(
+                f"lu_lc_from: {src} {direction} {name} takes {nets[name].in_channels} input "
+                f"channels, this landbc's features give {EXPECTED_INPUTS[name]}"
+            )
+    past = manifest.get("training", {}).get("history", {}).get(direction, {})
+    history = {
+        n: {**past.get(n, {}), "kept_from": {"bundle": str(src), "created": manifest["created"]}}
+        for n in ("lu", "lc")
+    }
+    log.info("%s: LU and LC nets kept from %s (only the LAI net is trained)", direction, src)
+    return nets["lu_net"], nets["lc_net"], history
 
 
 def export_stepper(
@@ -1073,7 +1146,10 @@ def train(cfg: TrainConfig) -> Path:
     steppers, history = {}, {}
     for direction in cfg.directions:
         sign = DIRECTION_SIGN[direction]
-        lu, lc, h = train_lu_lc(sampler, sign, cfg, norm, gen, device, dtype, run)
+        if cfg.lu_lc_from:
+            lu, lc, h = kept_lu_lc(Path(cfg.lu_lc_from), direction, norm)
+        else:
+            lu, lc, h = train_lu_lc(sampler, sign, cfg, norm, gen, device, dtype, run)
         lai, h_lai = train_lai(sampler, sign, cfg, norm, gen, device, dtype, run)
         history[direction] = {**h, "lai": h_lai}
         steppers[direction] = export_stepper(lu, lc, lai, norm, sign, cfg, cube.grid, sea_lc)
@@ -1141,7 +1217,20 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--patch", type=int, default=160)
     p.add_argument("--tile", type=int, default=256)
     p.add_argument("--base", type=int, default=16, help="U-Net base channels")
-    p.add_argument("--unroll", type=int, default=2)
+    p.add_argument(
+        "--unroll", type=int, default=2, help="years the LU and LC nets are unrolled (default 2)"
+    )
+    p.add_argument(
+        "--unroll-lai", type=int, default=12, help="months the LAI net is unrolled (default 12)"
+    )
+    p.add_argument(
+        "--lu-lc-from",
+        type=Path,
+        default=None,
+        metavar="BUNDLE",
+        help="keep the LU and LC nets of this bundle (trained on the same cube and years) "
+        "and train only the LAI nets",
+    )
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument(
         "--change-weight",
@@ -1204,6 +1293,8 @@ def main(argv: list[str] | None = None) -> Path:
         tile=a.tile,
         base=a.base,
         unroll=a.unroll,
+        unroll_lai=a.unroll_lai,
+        lu_lc_from=a.lu_lc_from,
         lr=a.lr,
         change_weight=a.change_weight,
         noise=a.noise,

@@ -118,6 +118,14 @@ def test_bad_initialisation_is_refused_clearly(tiny_bundle, cube):
             dict(static={**static, "elevation": static["elevation"][:, :10]}),
             r"elevation: expected shape \(80, 80\), found \(80, 10\)",
         ),
+        (
+            dict(static={**static, "lai_climatology": static["lai_climatology"][:11]}),
+            r"lai_climatology: expected shape \(12, 80, 80\), found \(11, 80, 80\)",
+        ),
+        (
+            dict(static={**static, "lai_climatology": static["lai_climatology"] - 1}),
+            r"lai_climatology: expected values in \[0, 15\]",
+        ),
         (dict(month=13), "month: expected an integer 1..12, found 13"),
         (dict(direction="sideways"), "direction: expected 'forward' or 'backward'"),
     ]
@@ -202,7 +210,7 @@ def test_bfloat16_nets_run_and_stay_close(tiny_bundle, cube):
 def test_inputs_may_be_xarray_torch_or_numpy(tiny_bundle, cube):
     grid = cube.grid
     static = xr.Dataset(
-        {k: (("lat", "lon"), v) for k, v in cube.static().items()},
+        {k: (("month", "lat", "lon")[-v.ndim :], v) for k, v in cube.static().items()},
         coords={"lat": grid.lat, "lon": grid.lon},
     )
     priors = {k: torch.from_numpy(v) for k, v in cube.truth(2000, 12).items()}

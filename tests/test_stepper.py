@@ -44,6 +44,7 @@ def _domain(grid: Grid, seed: int = 0):
         "slope": torch.rand(ny, nx, generator=g),
         "koppen": torch.randint(0, 6, (ny, nx), generator=g, dtype=torch.uint8),
         "igbp": torch.randint(0, 17, (ny, nx), generator=g, dtype=torch.uint8),
+        "lai_climatology": torch.rand(12, ny, nx, generator=g) * 4 * land,
     }
     priors = {
         "lu": torch.randint(1, 8, (ny, nx), generator=g, dtype=torch.uint8) * land,
@@ -126,10 +127,12 @@ def test_tiled_blend_equals_whole_domain_application():
             features.one_hot(b(priors["lc"]), catalog.N_LC),
         )
         lc = lc_net(x).argmax(1)[0].to(torch.uint8)
+        clim = static["lai_climatology"]  # stepped from 2000-12 to 2001-01
         x = features.lai_inputs(
             st,
             features.one_hot(b(lc), catalog.N_LC),
-            b(priors["lai"]),
+            b(priors["lai"] - clim[11]),
+            b(clim[0]),
             up(forcing["t2m"]),
             up(forcing["tp"]),
             up(forcing["ssrd"]),
@@ -138,7 +141,9 @@ def test_tiled_blend_equals_whole_domain_application():
             torch.from_numpy(grid.lat).float()[None],
             NORM,
         )
-        lai = features.lai_from_output(lai_net(x), NORM)[0]
+        lai = features.lai_from_departure(
+            features.departure_from_output(lai_net(x), NORM), clim[0]
+        )[0]
     sea = static["land_mask"] == 0
     lu, lc, lai = (
         lu.masked_fill(sea, 0),

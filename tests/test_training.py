@@ -281,3 +281,71 @@ def test_the_run_folder_has_loss_curves_and_the_history_loader_and_step_times(ti
         "checkpoint.pt",
         "losses.json",
     ]  # no temporary file left behind
+
+
+def test_the_lai_net_starts_at_the_climatology_it_is_given(tiny_bundle, tiny_cube):
+    """Before training the LAI net's departure is zero: a coupled run gets exactly
+    the host's climatology, never worse (the floor the LAI targets build on)."""
+    from landbc.emulator.nets import unet_from_scripted
+    from landbc.emulator.stepper import Stepper
+
+    cube = Cube.open(tiny_cube)
+    manifest = bundle.verify(tiny_bundle)
+    old = torch.jit.load(str(tiny_bundle / manifest["directions"]["forward"]["file"]))
+    stepper = Stepper(
+        unet_from_scripted(old.lu_net).eval(),
+        unet_from_scripted(old.lc_net).eval(),
+        training.new_lai_net(base=4).eval(),
+        manifest["normalisation"],
+        1,
+        tile=32,
+        coarse_factor=cube.grid.coarse_factor,
+    )
+    static = cube.static()
+    stepper.init(
+        {k: torch.from_numpy(v) for k, v in static.items()},
+        {k: torch.from_numpy(v) for k, v in cube.truth(2000, 12).items()},
+        2000,
+        12,
+        *cube.grid.origin,
+    )
+    with torch.no_grad():
+        out = stepper.step({k: torch.from_numpy(v) for k, v in cube.forcing(2001, 1).items()})
+    land = static["land_mask"] == 1
+    expected = np.where(land, static["lai_climatology"][0], 0.0)
+    np.testing.assert_array_equal(out["lai"].numpy(), expected)
+
+
+def test_lu_lc_from_keeps_those_nets_and_trains_only_lai(tiny_bundle, tiny_cube, tmp_path):
+    cfg = TrainConfig(cube=tiny_cube, out=tmp_path / "b", years=(2000, 2002), unroll=1,
+                      unroll_lai=2, patch=80, tile=32, base=4, batch=2, iters_lai=1,
+                      directions=("forward",), lu_lc_from=tiny_bundle)  # fmt: skip
+    out = train(cfg)
+    src = bundle.verify(tiny_bundle)
+    new = bundle.verify(out)
+    a = torch.jit.load(str(tiny_bundle / src["directions"]["forward"]["file"]))
+    b = torch.jit.load(str(out / new["directions"]["forward"]["file"]))
+    for net in ("lu_net", "lc_net"):
+        sa, sb = getattr(a, net).state_dict(), getattr(b, net).state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    hist = new["training"]["history"]["forward"]
+    assert hist["lu"]["kept_from"]["bundle"] == str(tiny_bundle) and hist["lai"]["iters"] == 1
+    # LU and LC nets normalised on other years are refused, naming the quantity
+    other = replace(cfg, out=tmp_path / "c", run_dir=None, years=(2001, 2002))
+    with pytest.raises(bundle.BundleError, match="normalised elevation|normalised secma"):
+        train(other)
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+
+
+def test_lai_climatology_is_the_monthly_mean_of_the_years_asked(tiny_cube):
+    cube = Cube.open(tiny_cube)
+    clim = cube.lai_climatology((2001, 2002))
+    lai = cube.root["lai"]
+    # hand-computed: March (index 2) of 2001 and 2002, months 14 and 26 of the cube
+    expected = (lai[14].astype(np.float64) + lai[26]) / 2
+    assert clim.shape == (12, *cube.grid.shape) and clim.dtype == np.float32
+    np.testing.assert_allclose(clim[2], expected, rtol=1e-6)
+    assert cube.climatology_years((1990, 2001)) == (2000, 2001)  # clipped to the cube
+    assert cube.climatology_years((1960, 1990)) == (2000, 2002)  # none held: all years
+    with pytest.raises(ValueError, match="year 1999 outside the cube"):
+        cube.lai_climatology((1999, 2001))

@@ -15,7 +15,7 @@ from landbc.emulator.grid import Grid
 GRID = Grid(lat_south=47.0, lat_north=49.0, lon_west=11.0, lon_east=13.0, res=0.05, coarse_factor=5)
 YEARS = (1993, 1998)
 ARRAYS = (
-    cube.STATIC_NAMES
+    cube.MAP_NAMES
     + cube.YEARLY_FORCING
     + cube.MONTHLY_FORCING
     + cube.YEARLY_TRUTH

@@ -59,6 +59,7 @@ Inputs make_inputs(const landbc::Grid& g) {
   in.statics["slope"] = (idx % 89).to(torch::kFloat32) * 0.1;
   in.statics["koppen"] = (idx / 4001 % 5).to(torch::kUInt8);
   in.statics["igbp"] = (idx / 3001 % 17).to(torch::kUInt8);
+  in.statics["lai_climatology"] = torch::full({12, g.ny, g.nx}, 1.5f, f32);
   in.priors["lu"] = (idx / 2003 % 8).to(torch::kUInt8);
   in.priors["lc"] = (idx / 1009 % 15).to(torch::kUInt8);
   in.priors["lai"] = torch::full({g.ny, g.nx}, 1.5f, f32);

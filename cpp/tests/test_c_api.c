@@ -157,6 +157,7 @@ static uint8_t g_igbp[NPIX];
 static uint8_t g_lu[NPIX];
 static uint8_t g_lc[NPIX];
 static float g_lai[NPIX];
+static float g_lai_clim[12 * NPIX]; /* month m at [m * NPIX] */
 static float g_lu_frac[NPIX]; /* lu as float32 with one 1.5 */
 
 /* Forcing. */
@@ -172,6 +173,7 @@ static float g_t2m_hot[NCOARSE];
 static float g_t2m_narrow[CNY * (CNX - 1)];
 
 static const int64_t SHAPE_HI[2] = {NY, NX};
+static const int64_t SHAPE_CLIM[3] = {12, NY, NX};
 static const int64_t SHAPE_CO[2] = {CNY, CNX};
 static const int64_t SHAPE_CO_NARROW[2] = {CNY, CNX - 1};
 static const int64_t SHAPE_CO_3D[3] = {1, CNY, CNX};
@@ -196,6 +198,8 @@ static void make_inputs(void) {
       g_lc[k] = sea ? 15 : lc_of_band[band];
       g_igbp[k] = sea ? 0 : igbp_of_band[band];
       g_lai[k] = 1.0f;
+      for (int m = 0; m < 12; m++) /* a seasonal cycle around the prior's 1.0 */
+        g_lai_clim[m * NPIX + k] = sea ? 0.0f : (float)(1.0 + 0.5 * sin(0.5236 * (m - 3)));
       g_lu_frac[k] = (float)g_lu[k];
     }
   }
@@ -232,6 +236,8 @@ static int bind_statics(landbc_emulator* h, int skip_slope) {
     ok &= EXPECT_OK(landbc_set_field(h, "slope", g_slope, LANDBC_FLOAT32, 2, SHAPE_HI));
   ok &= EXPECT_OK(landbc_set_field(h, "koppen", g_koppen32, LANDBC_INT32, 2, SHAPE_HI));
   ok &= EXPECT_OK(landbc_set_field(h, "igbp", g_igbp, LANDBC_UINT8, 2, SHAPE_HI));
+  ok &= EXPECT_OK(
+      landbc_set_field(h, "lai_climatology", g_lai_clim, LANDBC_FLOAT32, 3, SHAPE_CLIM));
   return ok;
 }
 
@@ -472,9 +478,9 @@ int main(int argc, char** argv) {
     }
 
     static const int roles[4] = {LANDBC_STATIC, LANDBC_FORCING, LANDBC_STATE, LANDBC_DERIVED};
-    static const int counts[4] = {5, 7, 3, 6};
+    static const int counts[4] = {6, 7, 3, 6};
     static const char* const names[4][7] = {
-        {"land_mask", "elevation", "slope", "koppen", "igbp"},
+        {"land_mask", "elevation", "slope", "koppen", "igbp", "lai_climatology"},
         {"luh2_frac", "secma", "secmb", "co2", "t2m", "tp", "ssrd"},
         {"lu", "lc", "lai"},
         {"cvh", "cvl", "tvh", "tvl", "lai_hv", "lai_lv"},
