@@ -182,6 +182,26 @@ def read_manifest(folder: str | Path) -> dict:
     return manifest
 
 
+def _refuse_other_inputs(folder: Path, expected: dict, found: dict) -> None:
+    """A bundle whose nets take other variables: say which, and for the one added in
+    0.3 (the LAI climatology) how to bring the bundle up to date."""
+    for part in ("static", "forcing"):
+        want = [v["name"] for v in expected.get(part, [])]
+        have = [v.get("name") for v in found.get(part, []) if isinstance(v, dict)]
+        missing = [n for n in want if n not in have]
+        if missing:
+            hint = ""
+            if missing == [catalog.LAI_CLIMATOLOGY]:
+                hint = (
+                    " (bundles before landbc 0.3 predate it: train its LAI nets again, "
+                    "keeping LU and LC, with `landbc train CUBE --lu-lc-from BUNDLE`)"
+                )
+            raise BundleError(
+                f"bundle {folder}: its nets do not take the {part} variable(s) {missing} "
+                f"that this landbc gives{hint}"
+            )
+
+
 def verify(folder: str | Path, check_catalog: bool = True) -> dict:
     """Check manifest and files; return the manifest. Raises BundleError naming the
     problem. `check_catalog=False` skips the comparison with this landbc's catalog:
@@ -192,6 +212,8 @@ def verify(folder: str | Path, check_catalog: bool = True) -> dict:
     expected = catalog_description() if check_catalog else {}
     for key, value in expected.items():
         found = manifest.get(key)
+        if key == "variables" and isinstance(found, dict) and found != value:
+            _refuse_other_inputs(folder, value, found)
         if found != value:
             raise BundleError(
                 f"bundle {folder}: manifest '{key}' does not match this landbc's catalog "

@@ -80,7 +80,10 @@ CONSISTENCY_MAPS = ("emulator", "truth")
 CONSISTENCY_TOLERANCE_PX = 1.0
 
 MODEL_DESCRIPTIONS = {
-    "emulator": "the bundle, autoregressive on its own priors after the initial truth",
+    "emulator": (
+        "the bundle, autoregressive on its own priors after the initial truth; its LAI "
+        "net is given the monthly climatology below and predicts the departure from it"
+    ),
     "persistence": "the initial truth copied to every year (0 on change pixels by definition)",
     "coarse_dominant": "the dominant LU class of each coarse cell's LUH2 fractions, upsampled; "
     "sea and water kept from the initial truth",

@@ -13,9 +13,6 @@ from landbc.emulator.cube import Cube
 from landbc.emulator.training import reexport
 
 DEMO = Path(__file__).resolve().parents[1] / "weights" / "demo"
-# The 0.1 demo bundle (scripted as `emulator.*`, argmax LU decoding, trained on
-# 1960-2015): kept so that 0.1 restarts and bundles stay loadable, and tested as such.
-LEGACY = DEMO.parent / "demo-0.1"
 
 
 def _no_constants(name):
@@ -40,7 +37,8 @@ def test_demo_bundle_steps_both_directions_on_the_tiny_cube(tiny_cube):
     cube = Cube.open(tiny_cube)
     for direction, start in (("forward", (2001, 12)), ("backward", (2001, 1))):
         emu = BoundaryConditionEmulator.from_bundle(DEMO)
-        emu.initialise(cube.grid, cube.static(), cube.truth(*start), *start, direction)
+        static = cube.static(climatology_years=cube.climatology_years(emu.lai_climatology_years))
+        emu.initialise(cube.grid, static, cube.truth(*start), *start, direction)
         y, m = emu.next_time
         out = emu.step(cube.forcing(y, m)).numpy()
         truth = cube.truth(y, m)
@@ -59,22 +57,17 @@ def _scripted_modules(stepper_file: Path) -> set[str]:
     }
 
 
-def test_bundle_scripted_before_the_rename_still_loads_and_steps(tiny_cube):
-    """The 0.1 bundle's files name `emulator.*` modules and carry the 0.1 stepper
-    code: they load and step with this landbc (the code travels in the file)."""
-    old_modules = _scripted_modules(LEGACY / "stepper_forward.pt")
-    assert "emulator" in old_modules and not any(m.startswith("landbc") for m in old_modules)
-    cube = Cube.open(tiny_cube)
-    emu = BoundaryConditionEmulator.from_bundle(LEGACY, dtype="float32")
-    emu.initialise(cube.grid, cube.static(), cube.truth(2001, 12), 2001, 12, "forward")
-    out = emu.step(cube.forcing(2002, 1)).numpy()
-    assert out["lu"].shape == cube.grid.shape
-
-
-def test_legacy_bundle_is_refused_by_reexport_with_a_clear_error(tmp_path):
-    with pytest.raises(bundle.BundleError, match=r"lu_net takes \d+ input channels.*retrained"):
-        reexport(LEGACY, tmp_path / "new")
-    assert not (tmp_path / "new").exists()
+def test_a_bundle_without_the_lai_climatology_is_refused_with_the_remedy(tmp_path):
+    """Bundles before 0.3 take no LAI climatology: verify says so and how to fix it."""
+    old = tmp_path / "old"
+    old.mkdir()
+    manifest = json.loads((DEMO / "manifest.json").read_text())
+    manifest["variables"]["static"] = [
+        v for v in manifest["variables"]["static"] if v["name"] != "lai_climatology"
+    ]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(bundle.BundleError, match=r"\['lai_climatology'\].*--lu-lc-from"):
+        bundle.verify(old)
 
 
 def test_reexport_names_landbc_modules_and_steps_bit_identically(tiny_cube, tmp_path):

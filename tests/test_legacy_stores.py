@@ -231,17 +231,16 @@ def test_output_store_opens_with_xarray_as_before():
         assert np.isnan(ds["lai"].isel(time=3).values).all()
 
 
-def test_legacy_run_resumes_to_its_end_with_the_current_driver(tmp_path):
-    """The stopped legacy run (3 of 4 steps, restart after step 3), continued by the
-    current driver on copies: the 3 legacy steps stay as written, and step 4 is
-    what the current API computes from the legacy restart. (Not compared with the
-    old code's step 4: that was computed on the CPU that wrote the fixtures, and
-    float32 convolution kernels differ between CPU models.)"""
+def test_legacy_run_is_refused_clearly_by_the_current_driver_and_left_as_written(tmp_path):
+    """The stopped legacy run (3 of 4 steps, restart after step 3) was written by the
+    0.1 bundle, before the LAI climatology became a static input (0.3): its restart
+    lacks `lai_climatology`, so resuming it with the current demo bundle is refused,
+    naming the variable, and the store keeps its 3 steps as written."""
     for name in ("tiny.zarr", "bc.zarr", "restarts"):
         shutil.copytree(DATA / name, tmp_path / name)
     (restart,) = (tmp_path / "restarts").glob("*.safetensors")
     cfg = RunConfig(
-        bundle=REPO / "weights" / "demo-0.1",  # the bundle that wrote the legacy run
+        bundle=REPO / "weights" / "demo",
         cube=tmp_path / "tiny.zarr",
         store=tmp_path / "bc.zarr",
         restart_dir=tmp_path / "restarts",
@@ -251,23 +250,13 @@ def test_legacy_run_resumes_to_its_end_with_the_current_driver(tmp_path):
         dtype="float32",
         source="test_legacy_stores",
     ).with_()
-    emu = BoundaryConditionEmulator.from_restart(cfg.bundle, restart, dtype="float32")
-    year, month = emu.next_time
-    want = emu.step(Cube.open(cfg.cube).forcing(year, month)).numpy()
-
-    s = run(cfg, resume=True, progress=False)
-    assert (s.resumed_from_step, s.steps_done, s.completed_steps, s.finished) == (3, 1, 4, True)
+    with pytest.raises(ValueError, match=r"missing variable\(s\) \['lai_climatology'\]"):
+        BoundaryConditionEmulator.from_restart(cfg.bundle, restart, dtype="float32")
+    with pytest.raises(ValueError, match="lai_climatology"):
+        run(cfg, resume=True, progress=False)
     st = OutputStore.open(cfg.store, mode="r")
-    assert st.completed_steps == 4 and st.months[3] == (year, month) == (2001, 4)
+    assert st.completed_steps == 3
     for i in range(3):
         got = st.read_step(i)
         for n, w in EXPECTED["store"]["steps"][str(i)].items():
             assert_described(got[n], w, f"legacy step {i} {n}")
-    got = st.read_step(3)
-    for n in NAMES:
-        np.testing.assert_array_equal(got[n], want[n].astype(got[n].dtype), err_msg=n)
-    # still Zarr format 2, consolidated, and xarray sees the finished run
-    assert (cfg.store / ".zmetadata").is_file() and not (cfg.store / "zarr.json").exists()
-    with xr.open_zarr(cfg.store) as ds:
-        assert ds.attrs["completed_steps"] == 4
-        assert not np.isnan(ds["lai"].values).any()
