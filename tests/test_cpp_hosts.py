@@ -115,7 +115,8 @@ def test_host_inputs_layout(forward_inputs, tiny_cube):
     )
     assert read_namelist(forward_inputs)["lat_north"] == 50.0
     cube = Cube.open(tiny_cube)
-    static, truth = cube.static(), cube.truth(2000, 12)
+    # the climatology of the training years the cube holds (the bundle: 1960-2000)
+    static, truth = cube.static(climatology_years=(2000, 2000)), cube.truth(2000, 12)
     for part, values, variables in (("static", static, catalog.STATIC_VARIABLES),
                                     ("prior", truth, catalog.STATE_VARIABLES)):  # fmt: skip
         for v in variables:

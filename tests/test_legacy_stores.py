@@ -133,7 +133,7 @@ def test_cube_api_reads_the_legacy_cube():
     c = Cube.open(CUBE)
     for key, fields in EXPECTED["cube"]["cube_api"].items():
         if key == "static":
-            got = c.static()
+            got = c.maps()
         else:
             kind, ym = key.split()
             y, m = (int(x) for x in ym.split("-"))
@@ -233,9 +233,9 @@ def test_output_store_opens_with_xarray_as_before():
 
 def test_legacy_run_is_refused_clearly_by_the_current_driver_and_left_as_written(tmp_path):
     """The stopped legacy run (3 of 4 steps, restart after step 3) was written by the
-    0.1 bundle, before the LAI climatology became a static input (0.3): its restart
-    lacks `lai_climatology`, so resuming it with the current demo bundle is refused,
-    naming the variable, and the store keeps its 3 steps as written."""
+    0.1 bundle, removed in 0.3 (it takes no LAI climatology). Its restart names that
+    bundle's stepper, so resuming it with the current demo bundle is refused, saying
+    so, and the store keeps its 3 steps as written."""
     for name in ("tiny.zarr", "bc.zarr", "restarts"):
         shutil.copytree(DATA / name, tmp_path / name)
     (restart,) = (tmp_path / "restarts").glob("*.safetensors")
@@ -250,9 +250,9 @@ def test_legacy_run_is_refused_clearly_by_the_current_driver_and_left_as_written
         dtype="float32",
         source="test_legacy_stores",
     ).with_()
-    with pytest.raises(ValueError, match=r"missing variable\(s\) \['lai_climatology'\]"):
+    with pytest.raises(ValueError, match=r"written with stepper sha256 .*different weights"):
         BoundaryConditionEmulator.from_restart(cfg.bundle, restart, dtype="float32")
-    with pytest.raises(ValueError, match="lai_climatology"):
+    with pytest.raises(ValueError, match="different weights"):
         run(cfg, resume=True, progress=False)
     st = OutputStore.open(cfg.store, mode="r")
     assert st.completed_steps == 3

@@ -923,7 +923,7 @@ int main(int argc, char** argv) {
     int64_t s[3];
     char buf[64];
     EXPECT_STATUS(landbc_variable_count(h, 99, &n), LANDBC_ERR_ARGUMENT);
-    EXPECT_STATUS(landbc_variable_name(h, LANDBC_STATIC, 5, buf, sizeof buf), LANDBC_ERR_ARGUMENT);
+    EXPECT_STATUS(landbc_variable_name(h, LANDBC_STATIC, 6, buf, sizeof buf), LANDBC_ERR_ARGUMENT);
     EXPECT_STATUS(landbc_variable_name(h, LANDBC_STATIC, -1, buf, sizeof buf), LANDBC_ERR_ARGUMENT);
     EXPECT_STATUS(landbc_variable_units(h, "t2", buf, sizeof buf), LANDBC_ERR_ARGUMENT);
     EXPECT_MSG("t2");
