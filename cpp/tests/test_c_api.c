@@ -158,7 +158,7 @@ static uint8_t g_lu[NPIX];
 static uint8_t g_lc[NPIX];
 static float g_lai[NPIX];
 static float g_lai_clim[12 * NPIX]; /* month m at [m * NPIX] */
-static float g_lu_frac[NPIX]; /* lu as float32 with one 1.5 */
+static float g_lu_frac[NPIX];       /* lu as float32 with one 1.5 */
 
 /* Forcing. */
 static float g_luh2[NLUH2 * NCOARSE];
@@ -236,8 +236,8 @@ static int bind_statics(landbc_emulator* h, int skip_slope) {
     ok &= EXPECT_OK(landbc_set_field(h, "slope", g_slope, LANDBC_FLOAT32, 2, SHAPE_HI));
   ok &= EXPECT_OK(landbc_set_field(h, "koppen", g_koppen32, LANDBC_INT32, 2, SHAPE_HI));
   ok &= EXPECT_OK(landbc_set_field(h, "igbp", g_igbp, LANDBC_UINT8, 2, SHAPE_HI));
-  ok &= EXPECT_OK(
-      landbc_set_field(h, "lai_climatology", g_lai_clim, LANDBC_FLOAT32, 3, SHAPE_CLIM));
+  ok &=
+      EXPECT_OK(landbc_set_field(h, "lai_climatology", g_lai_clim, LANDBC_FLOAT32, 3, SHAPE_CLIM));
   return ok;
 }
 
