@@ -993,6 +993,25 @@ def train_lai(
     return net.cpu().eval(), hist
 
 
+def nets_of_bundle(
+    src: Path, file: str, direction: str, names: tuple[str, ...], remedy: str
+) -> tuple[torch.jit.ScriptModule, dict[str, UNet]]:
+    """A bundle's stepper file and plain `UNet`s of its nets `names`
+    (`unet_from_scripted`), each checked to take this landbc's input layout; a
+    mismatch is a BundleError ending in `remedy`."""
+    old = torch.jit.load(str(src / file), map_location="cpu")
+    nets = {n: unet_from_scripted(getattr(old, n)) for n in names}
+    for name, net in nets.items():
+        want = EXPECTED_INPUTS[name]
+        if net.in_channels != want:
+            raise bundle.BundleError(
+                f"{src}: {direction} {name} takes {net.in_channels} input channels, "
+                f"this landbc's features give {want}: the bundle was trained for another "
+                f"input layout and {remedy}"
+            )
+    return old, nets
+
+
 # What the LU and LC nets were normalised with: a kept net needs the same.
 LU_LC_NORM_KEYS = ("elevation", "slope", "secma", "secmb")
 
@@ -1015,15 +1034,10 @@ def kept_lu_lc(src: Path, direction: str, norm: dict) -> tuple[UNet, UNet, dict]
                 f"lu_lc_from: {src} normalised {k} with {theirs}, this run's cube and years "
                 f"give {norm[k]}: its LU and LC nets were trained on other data"
             )
-    old = torch.jit.load(str(src / manifest["directions"][direction]["file"]), map_location="cpu")
-    nets = {}
-    for name in ("lu_net", "lc_net"):
-        nets[name] = unet_from_scripted(getattr(old, name)).eval()
-        if nets[name].in_channels != EXPECTED_INPUTS[name]:
-            raise bundle.BundleError(
-                f"lu_lc_from: {src} {direction} {name} takes {nets[name].in_channels} input "
-                f"channels, this landbc's features give {EXPECTED_INPUTS[name]}"
-            )
+    _, nets = nets_of_bundle(
+        src, manifest["directions"][direction]["file"], direction, ("lu_net", "lc_net"),
+        "cannot be kept (lu_lc_from)",
+    )  # fmt: skip
     past = manifest.get("training", {}).get("history", {}).get(direction, {})
     history = {
         n: {**past.get(n, {}), "kept_from": {"bundle": str(src), "created": manifest["created"]}}
@@ -1077,16 +1091,10 @@ def reexport(src: str | Path, out: str | Path) -> Path:
     manifest = bundle.verify(src)
     steppers = {}
     for direction, entry in manifest["directions"].items():
-        old = torch.jit.load(str(src / entry["file"]), map_location="cpu")
-        nets = {n: unet_from_scripted(getattr(old, n)) for n in ("lu_net", "lc_net", "lai_net")}
-        for name, net in nets.items():
-            want = EXPECTED_INPUTS[name]
-            if net.in_channels != want:
-                raise bundle.BundleError(
-                    f"{src}: {direction} {name} takes {net.in_channels} input channels, "
-                    f"this landbc's features give {want}: the bundle was trained for another "
-                    "input layout and must be retrained (landbc train), not re-exported"
-                )
+        old, nets = nets_of_bundle(
+            src, entry["file"], direction, ("lu_net", "lc_net", "lai_net"),
+            "must be retrained (landbc train), not re-exported",
+        )  # fmt: skip
         new = Stepper(
             nets["lu_net"],
             nets["lc_net"],

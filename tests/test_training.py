@@ -349,3 +349,21 @@ def test_lai_climatology_is_the_monthly_mean_of_the_years_asked(tiny_cube):
     assert cube.climatology_years((1960, 1990)) == (2000, 2002)  # none held: all years
     with pytest.raises(ValueError, match="year 1999 outside the cube"):
         cube.lai_climatology((1999, 2001))
+
+
+def test_nets_of_another_input_layout_are_refused_by_reexport_and_lu_lc_from(
+    tiny_bundle, tiny_cube, tmp_path, monkeypatch
+):
+    from landbc.emulator.training import reexport
+
+    monkeypatch.setitem(training.EXPECTED_INPUTS, "lai_net", 1)
+    with pytest.raises(
+        bundle.BundleError, match=r"lai_net takes \d+ input channels.*not re-exported"
+    ):
+        reexport(tiny_bundle, tmp_path / "again")
+    assert not (tmp_path / "again").exists()
+    monkeypatch.setitem(training.EXPECTED_INPUTS, "lc_net", 1)
+    with pytest.raises(bundle.BundleError, match=r"lc_net takes \d+ input.*cannot be kept"):
+        training.kept_lu_lc(
+            tiny_bundle, "forward", training.normalisation(Cube.open(tiny_cube), (2000, 2002))
+        )
