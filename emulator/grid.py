@@ -4,8 +4,9 @@ A `Grid` is a box at a resolution, with a coarse forcing grid an integer
 factor coarser. Rows run north to south (as GRIB regular_ll scans and as the
 source maps are stored), columns west to east. Every grid is a window of one
 global lattice at its resolution: `origin` gives the global (row, col) of its
-north-west pixel. The stepper places its tiles on that global lattice, so a
-subdomain computes exactly the tiles the whole domain would (DESIGN.md §6).
+north-west pixel. The stepper places its tiles on that global lattice
+(`tiling`), so a block of a domain computes the tiles the whole domain would
+there (DESIGN.md §6).
 """
 
 from __future__ import annotations
@@ -217,18 +218,6 @@ def coarse_window(window: tuple[slice, slice], factor: int) -> tuple[slice, slic
     rows, cols = window
     return (slice(rows.start // factor, rows.stop // factor),
             slice(cols.start // factor, cols.stop // factor))  # fmt: skip
-
-
-def tile_origins(start: int, length: int, tile: int, stride: int) -> list[int]:
-    """Origins (relative to a domain beginning at global index `start`) of the
-    lattice tiles of size `tile` and step `stride` that touch [0, length).
-
-    Origins are global multiples of `stride`, so two domains that overlap see
-    the same tiles where they overlap.
-    """
-    first = ((start - tile + stride) // stride) * stride  # first origin whose tile reaches start
-    last = start + length - 1
-    return [g - start for g in range(first, last + 1, stride)]
 
 
 # The default demo domain: Europe at the MCD12C1 0.05° grid, coarse 0.25° (LUH2).

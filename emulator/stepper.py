@@ -1,54 +1,67 @@
 """The stepper: all model logic of one direction, compiled to one TorchScript file.
 
 It holds the three nets, the normalisation, the cadence (LU and LC advance
-when the step enters a new year, LAI every month), tiling on the global
-lattice with Gaussian overlap blending, the IFS-style derived fields, and the
-state (priors, time, statics). The Python `BoundaryConditionEmulator` and the
-C++ shim only validate, convert and move files; parity between them holds by
-construction (DESIGN.md, principle 1).
+when the step enters a new year, LAI every month), the overlap tiles, the
+IFS-style derived fields, and the state (priors, time, statics). The Python
+`BoundaryConditionEmulator` and the C++ shim only validate, convert and move
+files; parity between them holds by construction (DESIGN.md, principle 1).
 
-Tiles are `tile` pixels wide, their origins global multiples of `stride`
-(principle 6); the default stride of 3/4 tile overlaps neighbours by a quarter,
-so the nets run on (4/3)² ≈ 1.8× the domain's pixels (half-tile overlap would
-cost 4×). Blended class probabilities stream through a band one tile high and
-one domain wide: once a row of tiles is done, the rows above the next row's
-origin are final and are emitted, so nothing but the state is held for the
-whole domain (principle 5); contributions are summed in a fixed order.
+Tiles follow the overlap-tile strategy (`tiling`, principle 6): cores on the
+global lattice of multiples of `stride`, each computed from a window `margin`
+pixels wider on every side, only the core kept: no blending, so every pixel
+comes from one window that the global lattice fixes. The land tiles are listed
+once when the statics are set; a step runs the nets on them in batches of one
+window shape and writes each core straight into the new field (class maps as
+uint8; nothing in float32 for the whole domain but LAI).
+
+A block of a decomposed domain is given with a halo (`set_halo`): it then
+computes exactly the whole domain's values inside the block, provided the halo
+holds the neighbours' values of what each stage reads. A step is then run as
+its stages (`stages`, `run_stage`): after each, the field that stage made
+(named like the stage: lu, lc, lai) must have its halo refreshed from the
+neighbours (`fill_halo`) before the next stage. A whole domain just calls
+`step`.
 
 LU is decoded scenario-consistently (`decoding`): the coarse LUH2 fractions fix
 each coarse cell's class counts (within a band of `lu_tolerance` pixels around
-the counts they imply), the LU net's blended probabilities say which pixels
-change, and only that many change. For this the LU probabilities are kept for
-the whole domain for one step, as -16 log p in one byte per class and pixel.
+the counts they imply), the LU net's probabilities say which pixels change, and
+only that many change. For this the LU probabilities are kept for the whole
+domain for one step, as -16 log p in one byte per class and pixel.
 
-A step is a transaction (principle 4): new fields are computed into locals and
-the state is replaced only at the end.
+A step is a transaction (principle 4): new fields are computed into pending
+fields and the state is replaced only when the last stage ends.
 """
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import catalog, decoding, features
-from .grid import tile_origins
+from . import catalog, decoding, features, tiling
 
 FORWARD, BACKWARD = 1, -1
 STATIC_NAMES = [v.name for v in catalog.STATIC_VARIABLES]
 STATE_NAMES = [v.name for v in catalog.STATE_VARIABLES]
+# The nets pool 4 times: windows are multiples of 16 pixels.
+NET_MULTIPLE = 16
+# The margin of context around each tile's core, chosen by the seam error
+# against whole-domain inference (README, "Tiling"): pixels.
+DEFAULT_MARGIN = 16
 
 
-def gaussian_blend_weights(tile: int) -> Tensor:
-    """Separable Gaussian (σ = tile/8), peak 1, never zero (≈3e-4 at the edges)."""
-    sigma = tile / 8.0
-    x = torch.arange(tile, dtype=torch.float64) + 0.5 - tile / 2.0
-    g = torch.exp(-(x * x) / (2.0 * sigma * sigma))
-    return (g[:, None] * g[None, :]).float()
+def default_stride(tile: int, coarse_factor: int) -> int:
+    """The largest core that leaves each side at least DEFAULT_MARGIN (an eighth of
+    small tiles), is a multiple of the coarse factor and leaves an even margin."""
+    stride = tile - 2 * min(DEFAULT_MARGIN, tile // 8)
+    while stride > 0 and (stride % coarse_factor or (tile - stride) % 2):
+        stride -= 1
+    return stride
 
 
 class Stepper(nn.Module):
     direction: int
     tile: int
     stride: int
+    margin: int
+    net_multiple: int
     coarse_factor: int
     tiles_per_batch: int
     res: float
@@ -65,6 +78,9 @@ class Stepper(nn.Module):
     state_names: list[str]
     lu_residual: int
     lu_tolerance: float
+    halo: list[int]
+    tiles: list[list[int]]
+    stages_done: int
 
     def __init__(
         self,
@@ -73,7 +89,7 @@ class Stepper(nn.Module):
         lai_net: nn.Module,
         norm: dict[str, list[float]],
         direction: int,
-        tile: int = 256,
+        tile: int = 512,
         coarse_factor: int = 5,
         tiles_per_batch: int = 4,
         sea_lc: int = 15,
@@ -84,17 +100,30 @@ class Stepper(nn.Module):
         super().__init__()
         if direction not in (FORWARD, BACKWARD):
             raise ValueError(f"direction must be 1 (forward) or -1 (backward), found {direction}")
-        if tile % 16:
-            raise ValueError(f"tile must be a multiple of 16 (the nets pool 4 times), found {tile}")
+        if tile % NET_MULTIPLE:
+            raise ValueError(
+                f"tile must be a multiple of {NET_MULTIPLE} (the nets pool 4 times), found {tile}"
+            )
         self.lu_net = lu_net
         self.lc_net = lc_net
         self.lai_net = lai_net
         self.norm = {k: [float(v[0]), float(v[1])] for k, v in norm.items()}
         self.direction = direction
         self.tile = tile
-        self.stride = stride if stride > 0 else tile * 3 // 4
-        if not 0 < self.stride <= tile:
-            raise ValueError(f"stride must be in 1..tile ({tile}), found {self.stride}")
+        # stride: the core of a tile (the lattice step); the margin is the rest, halved
+        self.stride = stride if stride > 0 else default_stride(tile, coarse_factor)
+        if not 0 < self.stride <= tile or (tile - self.stride) % 2:
+            raise ValueError(
+                f"stride (the tile core) must be in 1..tile ({tile}) and leave an even "
+                f"margin, found {self.stride}"
+            )
+        if self.stride % coarse_factor:
+            raise ValueError(
+                f"stride (the tile core) must be a multiple of the coarse factor "
+                f"{coarse_factor} so that lattice cuts are coarse cell edges, found {self.stride}"
+            )
+        self.margin = (tile - self.stride) // 2
+        self.net_multiple = NET_MULTIPLE
         self.coarse_factor = coarse_factor
         self.tiles_per_batch = tiles_per_batch
         self.res = float(res)  # degrees per pixel: rows give latitudes (day length)
@@ -103,7 +132,6 @@ class Stepper(nn.Module):
         self.n_lu = catalog.N_LU
         self.n_lc = catalog.N_LC
         self.state_names = list(STATE_NAMES)
-        self.register_buffer("blend", gaussian_blend_weights(tile))
         high = torch.zeros(catalog.N_LC, dtype=torch.bool)
         high[list(catalog.LC_HIGH_VEGETATION)] = True
         low = torch.zeros(catalog.N_LC, dtype=torch.bool)
@@ -136,6 +164,12 @@ class Stepper(nn.Module):
         self.koppen = empty
         self.igbp = empty
         self.lai_climatology = empty
+        # Decomposition and tiles (set with the statics), and a step's pending fields
+        self.halo = [0, 0, 0, 0]
+        self.tiles: list[list[int]] = []
+        self.stages_done = 0
+        self.next_lu = empty
+        self.next_lc = empty
 
     # ------------------------------------------------------------------ state
     @torch.jit.export
@@ -190,7 +224,16 @@ class Stepper(nn.Module):
         month = int(state["time"][1])
         if month < 1 or month > 12:
             raise ValueError("month must be 1..12, found " + str(month))
-        dev = self.blend.device
+        dev = self.lc_cover.device
+        tiles = tiling.plan_tiles(
+            state["land_mask"].to(dev),
+            int(state["origin"][0]),
+            int(state["origin"][1]),
+            [0, 0, 0, 0],
+            self.stride,
+            self.margin,
+            self.net_multiple,
+        )
         self.land_mask = state["land_mask"].to(dev, torch.uint8)
         self.elevation = state["elevation"].to(dev, torch.float32)
         self.slope = state["slope"].to(dev, torch.float32)
@@ -204,7 +247,37 @@ class Stepper(nn.Module):
         self.month = month
         self.origin_row = int(state["origin"][0])
         self.origin_col = int(state["origin"][1])
+        self.halo = [0, 0, 0, 0]
+        self.tiles = tiles
+        self.stages_done = 0
         self.initialised = True
+
+    @torch.jit.export
+    def set_halo(self, halo: list[int]) -> None:
+        """Declare the state a block of a decomposed domain: `halo` = [top, bottom,
+        left, right] pixels of the neighbours' data around the block (0 where the
+        real domain ends). Cuts must lie on the tile lattice and halos be at least
+        the margin wide; then the block computes the whole domain's values."""
+        self._require_init()
+        if len(halo) != 4 or min(halo) < 0:
+            raise ValueError("halo must be 4 non-negative widths [top, bottom, left, right]")
+        tiles = tiling.plan_tiles(
+            self.land_mask,
+            self.origin_row,
+            self.origin_col,
+            halo,
+            self.stride,
+            self.margin,
+            self.net_multiple,
+        )
+        self.halo = list(halo)
+        self.tiles = tiles
+        self.stages_done = 0
+
+    @torch.jit.export
+    def tile_windows(self) -> list[list[int]]:
+        """The land tiles a step runs, [core r0, r1, c0, c1, window r0, r1, c0, c1]."""
+        return self.tiles
 
     @torch.jit.export
     def get_state(self) -> dict[str, Tensor]:
@@ -245,33 +318,133 @@ class Stepper(nn.Module):
     def step(self, forcing: dict[str, Tensor]) -> dict[str, Tensor]:
         """Advance one month and return the fields of the new month."""
         self._require_init()
+        if max(self.halo) > 0:
+            raise RuntimeError(
+                "this state is a block with halos: run its stages with halo exchanges "
+                "between them (stages, run_stage, fill_halo) instead of step"
+            )
+        for stage in self.stages():
+            self.run_stage(forcing, stage)
+        return self.outputs()
+
+    @torch.jit.export
+    def stages(self) -> list[str]:
+        """The stages of the next step, in order: lu and lc when it enters a new year,
+        then lai. Each is named after the field it makes."""
+        year, _ = self.next_time()
+        if year != self.year:
+            return ["lu", "lc", "lai"]
+        return ["lai"]
+
+    @torch.jit.export
+    def run_stage(self, forcing: dict[str, Tensor], stage: str) -> None:
+        """Compute one stage of the next step into its pending field (the block only;
+        the halo keeps its values until `fill_halo`). The lai stage ends the step:
+        the pending fields become the state."""
+        self._require_init()
+        order = self.stages()
+        if self.stages_done >= len(order) or order[self.stages_done] != stage:
+            want = "none"
+            if self.stages_done < len(order):
+                want = order[self.stages_done]
+            raise ValueError("stage '" + stage + "' is out of order: the next stage is " + want)
         year, month = self.next_time()
-        dev = self.blend.device
+        dev = self.lc_cover.device
         coarse: dict[str, Tensor] = {}
         for k, v in forcing.items():
             coarse[k] = v.to(dev, torch.float32)
+        sea = self.land_mask == 0
+        if stage == "lu":
+            lu = self._land_use(coarse, month).masked_fill(sea, 0)
+            self.next_lu = self._keep_halo(lu, self.lu)
+            self.stages_done += 1
+            return
+        if stage == "lc":
+            lc = self.lc.clone()
+            none = self._none()
+            lc = self._tiled(1, coarse, month, self.next_lu, self.lc, self.lu, none, none, lc)
+            self.next_lc = lc.masked_fill(sea, self.sea_lc)
+            self.stages_done += 1
+            return
         lu = self.lu
         lc = self.lc
         if year != self.year:
-            lu = self._land_use(coarse, month)
-            lc = self._tiled(1, self.n_lc, coarse, month, lu, self.lc, self.lu, self._none())
+            lu = self.next_lu
+            lc = self.next_lc
         # LAI: the month's climatology plus the net's departure from it, the net
         # told the prior's departure from the prior month's climatology
         clim = self.lai_climatology[month - 1]
         prior_departure = self.lai - self.lai_climatology[self.month - 1]
-        departure = self._tiled(2, 1, coarse, month, clim, lc, prior_departure, self._none())
-        lai = features.lai_from_departure(departure, clim)
-        sea = self.land_mask == 0
-        lu = lu.masked_fill(sea, 0)
-        lc = lc.masked_fill(sea, self.sea_lc)
-        lai = lai.masked_fill(sea, 0.0)
+        departure = torch.zeros_like(clim)
+        none = self._none()
+        departure = self._tiled(2, coarse, month, clim, lc, prior_departure, none, none, departure)
+        lai = features.lai_from_departure(departure, clim).masked_fill(sea, 0.0)
+        lai = self._keep_halo(lai, self.lai)
         # commit
         self.lu = lu
         self.lc = lc
         self.lai = lai
         self.year = year
         self.month = month
-        return self.outputs()
+        self.next_lu = self._none()
+        self.next_lc = self._none()
+        self.stages_done = 0
+
+    @torch.jit.export
+    def field(self, name: str) -> Tensor:
+        """The current lu, lc or lai (H, W): pending if its stage ran in the current
+        step, else the state's. What a block sends its neighbours after a stage."""
+        self._require_init()
+        # in a yearly step, stage 1 made the pending lu and stage 2 the pending lc
+        if name == "lu":
+            return self.next_lu if self.stages_done >= 1 else self.lu
+        if name == "lc":
+            return self.next_lc if self.stages_done >= 2 else self.lc
+        if name == "lai":
+            return self.lai
+        raise ValueError("expected lu, lc or lai, found '" + name + "'")
+
+    @torch.jit.export
+    def fill_halo(self, name: str, field: Tensor) -> None:
+        """Take the halo of `name` (lu, lc or lai, as `field(name)` names it) from the
+        neighbours' values in `field`, an (H, W) array of this state whose block is
+        ignored."""
+        current = self.field(name)
+        new = self._with_halo_from(current, field.to(current.dtype))
+        if name == "lu":
+            if self.stages_done >= 1:
+                self.next_lu = new
+            else:
+                self.lu = new
+        elif name == "lc":
+            if self.stages_done >= 2:
+                self.next_lc = new
+            else:
+                self.lc = new
+        else:
+            self.lai = new
+
+    def _with_halo_from(self, dst: Tensor, src: Tensor) -> Tensor:
+        """A copy of `dst` whose halo strips are those of `src` (dst itself if no halo)."""
+        if max(self.halo) == 0:
+            return dst
+        if src.shape != dst.shape:
+            raise ValueError(
+                "halo field has shape " + str(src.shape) + ", expected " + str(dst.shape)
+            )
+        out = dst.clone()
+        h = out.shape[0]
+        w = out.shape[1]
+        top, bottom, left, right = self.halo[0], self.halo[1], self.halo[2], self.halo[3]
+        out[:top] = src[:top]
+        out[h - bottom :] = src[h - bottom :]
+        out[:, :left] = src[:, :left]
+        out[:, w - right :] = src[:, w - right :]
+        return out
+
+    def _keep_halo(self, new: Tensor, old: Tensor) -> Tensor:
+        """A stage's field with the halo as it was: a block computes its block only."""
+        return self._with_halo_from(new, old)
 
     @torch.jit.export
     def outputs(self) -> dict[str, Tensor]:
@@ -305,13 +478,14 @@ class Stepper(nn.Module):
 
     # ------------------------------------------------------------- land use
     def _none(self) -> Tensor:
-        return torch.zeros(0, device=self.blend.device)
+        return torch.zeros(0, device=self.lc_cover.device)
 
     def _land_use(self, coarse: dict[str, Tensor], month: int) -> Tensor:
         """Next year's LU, scenario-consistent: `decoding.scenario_counts` says how
         many pixels of each class every coarse cell holds (from last year's counts
         and the LUH2 fractions), the LU net, told those needs, gives each pixel's
-        class probabilities, and `decoding.rebalance` converts the likeliest pixels."""
+        class probabilities, and `decoding.rebalance` converts the likeliest pixels.
+        Only the block's cells change (a halo's cells are its neighbour's)."""
         f = self.coarse_factor
         h = self.land_mask.shape[0]
         w = self.land_mask.shape[1]
@@ -327,10 +501,16 @@ class Stepper(nn.Module):
             counts, implied, self.lu_changeable, self.lu_residual, self.lu_tolerance
         )
         need = ((target - counts).float() / float(f * f)).t().reshape(n, h // f, w // f)
-        neg_logp = self._tiled(0, n, coarse, month, self.lu, self.lc, self.lu, need)
-        # only cells whose counts change are rebalanced (in float: 4 bytes per class
-        # and pixel there); scores -(-16 log p), rebalance compares differences only
-        act = (target != counts).any(1).nonzero()[:, 0]
+        neg_logp = torch.zeros(n, h, w, dtype=torch.uint8, device=prior.device)
+        extra = self._coarse_fractions(self.lu, n)
+        neg_logp = self._tiled(0, coarse, month, self.lu, self.lc, self.lu, need, extra, neg_logp)
+        # only the block's cells whose counts change are rebalanced (in float: 4 bytes
+        # per class and pixel there); scores -(-16 log p), rebalance compares differences
+        in_block = torch.zeros(h // f, w // f, dtype=torch.bool, device=prior.device)
+        in_block[
+            self.halo[0] // f : (h - self.halo[1]) // f, self.halo[2] // f : (w - self.halo[3]) // f
+        ] = True
+        act = ((target != counts).any(1) & in_block.reshape(-1)).nonzero()[:, 0]
         new = prior.clone()
         if act.numel() > 0:
             scores = -decoding.to_cells(neg_logp, f)[act].float()
@@ -338,39 +518,43 @@ class Stepper(nn.Module):
         return decoding.from_cells(new, f, h, w).to(torch.uint8)
 
     # ------------------------------------------------------------- tiling
-    def _crop(self, x: Tensor, r0: int, c0: int) -> Tensor:
-        """Tile [r0, r0+T) × [c0, c0+T) of a (..., H, W) field. Outside the domain the
-        edge pixels are repeated: zeros there would be an artificial coast the nets
-        never saw in training, and they drew stripes along the domain edges."""
-        t = self.tile
+    def _crop(self, x: Tensor, t: list[int]) -> Tensor:
+        """Window t[4]:t[5] × t[6]:t[7] of a (..., H, W) field. Beyond the array (only
+        where the real domain ends) the edge pixels are repeated: zeros there would be
+        an artificial coast the nets never saw in training."""
         h = x.shape[-2]
         w = x.shape[-1]
-        if r0 >= 0 and c0 >= 0 and r0 + t <= h and c0 + t <= w:
-            return x[..., r0 : r0 + t, c0 : c0 + t]
-        rows = torch.arange(r0, r0 + t, device=x.device).clamp(0, h - 1)
-        cols = torch.arange(c0, c0 + t, device=x.device).clamp(0, w - 1)
+        if t[4] >= 0 and t[6] >= 0 and t[5] <= h and t[7] <= w:
+            return x[..., t[4] : t[5], t[6] : t[7]]
+        rows = torch.arange(t[4], t[5], device=x.device).clamp(0, h - 1)
+        cols = torch.arange(t[6], t[7], device=x.device).clamp(0, w - 1)
         return x.index_select(-2, rows).index_select(-1, cols)
 
-    def _gather(self, x: Tensor, r0: int, c0: int, h_fine: int, w_fine: int) -> Tensor:
-        """Nearest upsampling of a coarse (C, h, w) field onto one tile; edge cells
-        repeated outside the domain (as in `_crop`)."""
-        t = self.tile
+    def _windows(self, x: Tensor, batch: list[list[int]]) -> Tensor:
+        return torch.stack([self._crop(x, t) for t in batch])
+
+    def _gather(self, x: Tensor, t: list[int]) -> Tensor:
+        """Nearest upsampling of a coarse (C, h, w) field onto one window; edge cells
+        repeated beyond the array (as in `_crop`)."""
         f = self.coarse_factor
-        rr = torch.arange(r0, r0 + t, device=x.device).clamp(0, h_fine - 1)
-        cc = torch.arange(c0, c0 + t, device=x.device).clamp(0, w_fine - 1)
+        h = self.land_mask.shape[0]
+        w = self.land_mask.shape[1]
+        rr = torch.arange(t[4], t[5], device=x.device).clamp(0, h - 1)
+        cc = torch.arange(t[6], t[7], device=x.device).clamp(0, w - 1)
         ri = torch.div(rr, f, rounding_mode="floor")
         ci = torch.div(cc, f, rounding_mode="floor")
         return x.index_select(-2, ri).index_select(-1, ci)
 
-    def _up(self, x: Tensor, origins: list[tuple[int, int]]) -> Tensor:
-        h = self.land_mask.shape[0]
-        w = self.land_mask.shape[1]
-        return torch.stack([self._gather(x, r0, c0, h, w) for r0, c0 in origins])
+    def _up(self, x: Tensor, batch: list[list[int]]) -> Tensor:
+        return torch.stack([self._gather(x, t) for t in batch])
 
-    def _tile_lat(self, origins: list[tuple[int, int]]) -> Tensor:
-        """Latitude of each row of each tile (B, T), from the global lattice."""
-        rows = torch.arange(self.tile, dtype=torch.float64, device=self.blend.device)
-        lat = [90.0 - (self.origin_row + r0 + rows + 0.5) * self.res for r0, _ in origins]
+    def _tile_lat(self, batch: list[list[int]]) -> Tensor:
+        """Latitude of each row of each window (B, rows), from the global lattice."""
+        dev = self.lc_cover.device
+        lat: list[Tensor] = []
+        for t in batch:
+            rows = torch.arange(t[4], t[5], dtype=torch.float64, device=dev)
+            lat.append(90.0 - (self.origin_row + rows + 0.5) * self.res)
         return torch.stack(lat).float()
 
     def _coarse_fractions(self, classes: Tensor, n: int) -> Tensor:
@@ -380,7 +564,7 @@ class Stepper(nn.Module):
         out: list[Tensor] = []
         for c in range(n):
             m = (classes == c).float()[None, None]
-            out.append(F.avg_pool2d(m, f)[0, 0])
+            out.append(torch.nn.functional.avg_pool2d(m, f)[0, 0])
         return torch.stack(out)
 
     def _inputs(
@@ -388,148 +572,110 @@ class Stepper(nn.Module):
         which: int,
         coarse: dict[str, Tensor],
         month: int,
+        co2: float,
         a: Tensor,
         b: Tensor,
         c: Tensor,
         extra: Tensor,
         need: Tensor,
-        origins: list[tuple[int, int]],
+        batch: list[list[int]],
     ) -> Tensor:
-        crops: dict[str, list[Tensor]] = {}
-        # the maps the nets see per pixel (the LAI climatology enters as `a`, one month)
-        names = ["land_mask", "elevation", "slope", "koppen", "igbp", "a", "b", "c"]
-        fields = [self.land_mask, self.elevation, self.slope, self.koppen, self.igbp, a, b, c]
-        for i in range(len(names)):
-            crops[names[i]] = [self._crop(fields[i], r0, c0) for r0, c0 in origins]
-        tiles: dict[str, Tensor] = {}
-        for k, v in crops.items():
-            tiles[k] = torch.stack(v)
         static = features.static_inputs(
-            tiles["land_mask"],
-            tiles["elevation"],
-            tiles["slope"],
-            tiles["koppen"],
-            tiles["igbp"],
+            self._windows(self.land_mask, batch),
+            self._windows(self.elevation, batch),
+            self._windows(self.slope, batch),
+            self._windows(self.koppen, batch),
+            self._windows(self.igbp, batch),
             self.norm,
         )
-
         if which == 0:
             return features.lu_inputs(
                 static,
-                features.one_hot(tiles["a"], self.n_lu),
-                self._up(extra, origins),
-                self._up(need, origins),
-                self._up(coarse["luh2_frac"], origins),
-                self._up(coarse["secma"][None], origins)[:, 0],
-                self._up(coarse["secmb"][None], origins)[:, 0],
+                features.one_hot(self._windows(a, batch), self.n_lu),
+                self._up(extra, batch),
+                self._up(need, batch),
+                self._up(coarse["luh2_frac"], batch),
+                self._up(coarse["secma"][None], batch)[:, 0],
+                self._up(coarse["secmb"][None], batch)[:, 0],
                 self.norm,
             )
         if which == 1:
             return features.lc_inputs(
                 static,
-                features.one_hot(tiles["a"], self.n_lu),
-                features.one_hot(tiles["c"], self.n_lu),
-                features.one_hot(tiles["b"], self.n_lc),
+                features.one_hot(self._windows(a, batch), self.n_lu),
+                features.one_hot(self._windows(c, batch), self.n_lu),
+                features.one_hot(self._windows(b, batch), self.n_lc),
             )
-        co2 = float(coarse["co2"].reshape(-1)[0].item())
         return features.lai_inputs(
             static,
-            features.one_hot(tiles["b"], self.n_lc),
-            tiles["c"],
-            tiles["a"],
-            self._up(coarse["t2m"][None], origins)[:, 0],
-            self._up(coarse["tp"][None], origins)[:, 0],
-            self._up(coarse["ssrd"][None], origins)[:, 0],
+            features.one_hot(self._windows(b, batch), self.n_lc),
+            self._windows(c, batch),
+            self._windows(a, batch),
+            self._up(coarse["t2m"][None], batch)[:, 0],
+            self._up(coarse["tp"][None], batch)[:, 0],
+            self._up(coarse["ssrd"][None], batch)[:, 0],
             month,
             co2,
-            self._tile_lat(origins),
+            self._tile_lat(batch),
             self.norm,
         )
 
     def _net(self, which: int, x: Tensor) -> Tensor:
+        """LU: -16 log p per class, uint8 (1/16 nat steps down to p = 1e-7); LC: the
+        class, uint8; LAI: the departure from the month's climatology, float32."""
         if which == 0:
-            return torch.softmax(self.lu_net(x), dim=1)
+            logp = torch.log_softmax(self.lu_net(x), dim=1)
+            return (-16.0 * logp).round().clamp(0, 255).to(torch.uint8)
         if which == 1:
-            return torch.softmax(self.lc_net(x), dim=1)
+            return self.lc_net(x).argmax(dim=1, keepdim=True).to(torch.uint8)
         return features.departure_from_output(self.lai_net(x), self.norm)[:, None]
 
     # `which` selects the net: 0 LU, 1 LC, 2 LAI.
     def _tiled(
         self,
         which: int,
-        n_out: int,
         coarse: dict[str, Tensor],
         month: int,
         a: Tensor,
         b: Tensor,
         c: Tensor,
         need: Tensor,
+        extra: Tensor,
+        out: Tensor,
     ) -> Tensor:
-        """Run one net over the domain, blending tiles; return for LU the blended
-        class probabilities as -16 log p (n, H, W) uint8 (1/16 nat steps down to
-        p = 1e-7, 1 byte per class and pixel), for LC a class map (uint8), for LAI
-        the departure from the month's climatology (float32, m2 m-2).
+        """Run one net on the land tiles and write each core into `out` (for LU
+        (n, H, W) -16 log p, for LC the class map, for LAI the departure); pixels
+        outside land cores keep what `out` held.
 
         a, b, c are the net's high-res fields: LU net (prior lu, prior lc, prior lu),
         LC net (new lu, prior lc, prior lu), LAI net (the month's LAI climatology,
-        lc, the prior's departure from its month's climatology).
+        lc, the prior's departure from its month's climatology). `extra` is the LU
+        net's coarse fractions of the prior.
         """
-        t = self.tile
-        s = self.stride
-        h = self.land_mask.shape[0]
-        w = self.land_mask.shape[1]
-        dev = self.blend.device
-        extra = torch.zeros(0, device=dev)
-        if which == 0:
-            extra = self._coarse_fractions(a, self.n_lu)
-        rows = tile_origins(self.origin_row, h, t, s)
-        cols = tile_origins(self.origin_col, w, t, s)
-        width = (len(cols) - 1) * s + t
-        acc = torch.zeros(n_out, t, width, device=dev)
-        wsum = torch.zeros(t, width, device=dev)
-        is_class = which != 2
-        out = torch.zeros(h, w, dtype=torch.uint8 if is_class else torch.float32, device=dev)
-        if which == 0:
-            out = torch.zeros(n_out, h, w, dtype=torch.uint8, device=dev)
-        fill = 0
-        if which == 1:
-            fill = self.sea_lc
-        for r0 in rows:
-            for j0 in range(0, len(cols), self.tiles_per_batch):
-                batch = [(r0, c0) for c0 in cols[j0 : j0 + self.tiles_per_batch]]
-                land = [bool(self._crop(self.land_mask, r, cc).any()) for r, cc in batch]
-                todo: list[tuple[int, int]] = []
-                for i in range(len(batch)):
-                    if land[i]:
-                        todo.append(batch[i])
-                y = torch.zeros(0, device=dev)
-                if len(todo) > 0:
-                    y = self._net(
-                        which, self._inputs(which, coarse, month, a, b, c, extra, need, todo)
-                    )
-                k = 0
-                for i in range(len(batch)):
-                    off = batch[i][1] - cols[0]
-                    if land[i]:
-                        acc[:, :, off : off + t] += y[k] * self.blend
-                        k += 1
-                    elif is_class:
-                        acc[fill, :, off : off + t] += self.blend
-                    wsum[:, off : off + t] += self.blend
-            # Rows above the next tile row's origin are complete: emit those inside the domain.
-            ra = max(r0, 0)
-            rb = min(r0 + s, h)
-            if rb > ra:
-                c_lo = -cols[0]
-                band = acc[:, ra - r0 : rb - r0, c_lo : c_lo + w]
+        co2 = 0.0
+        if which == 2:
+            co2 = float(coarse["co2"].reshape(-1)[0].item())  # once per step, not per tile
+        n = len(self.tiles)
+        i = 0
+        while i < n:
+            first = self.tiles[i]
+            j = i
+            while (
+                j < n
+                and j - i < self.tiles_per_batch
+                and self.tiles[j][5] - self.tiles[j][4] == first[5] - first[4]
+                and self.tiles[j][7] - self.tiles[j][6] == first[7] - first[6]
+            ):
+                j += 1
+            batch = self.tiles[i:j]
+            x = self._inputs(which, coarse, month, co2, a, b, c, extra, need, batch)
+            y = self._net(which, x)
+            for k in range(len(batch)):
+                t = batch[k]
+                core = y[k, :, t[0] - t[4] : t[1] - t[4], t[2] - t[6] : t[3] - t[6]]
                 if which == 0:
-                    p = band / wsum[ra - r0 : rb - r0, c_lo : c_lo + w]
-                    q = (-16.0 * torch.log(p.clamp_min(1e-7))).round().clamp(0, 255)
-                    out[:, ra:rb] = q.to(torch.uint8)
-                elif is_class:
-                    out[ra:rb] = band.argmax(dim=0).to(torch.uint8)
+                    out[:, t[0] : t[1], t[2] : t[3]] = core
                 else:
-                    out[ra:rb] = band[0] / wsum[ra - r0 : rb - r0, c_lo : c_lo + w]
-            acc = torch.cat([acc[:, s:], torch.zeros(n_out, s, width, device=dev)], dim=1)
-            wsum = torch.cat([wsum[s:], torch.zeros(s, width, device=dev)], dim=0)
+                    out[t[0] : t[1], t[2] : t[3]] = core[0]
+            i = j
         return out

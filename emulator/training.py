@@ -101,7 +101,7 @@ class TrainConfig:
     mask_max: float = 0.75
     mask_block: int = 32
     noise: float = 0.02
-    tile: int = 256
+    tile: int = 512
     seed: int = 0
     dtype: str = "auto"  # autocast dtype: "auto", "float32" or "bfloat16" (precision.py)
     device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
@@ -1082,13 +1082,20 @@ EXPECTED_INPUTS = {
 }
 
 
-def reexport(src: str | Path, out: str | Path) -> Path:
+def reexport(
+    src: str | Path, out: str | Path, tile: int | None = None, stride: int | None = None
+) -> Path:
     """Rebuild a bundle's steppers around its trained nets with this landbc's stepper
     code (after a change to the stepper or the features), keeping weights,
-    normalisation, tiling and the training record. Metrics are not carried over:
-    they were measured with the old code; run `landbc evaluate` again."""
+    normalisation, the training record and, unless `tile` (with `stride`, by default
+    tile - 32) is given, the tiling. Metrics are not carried over: they were measured
+    with the old code; run `landbc evaluate` again."""
     src, out = Path(src), Path(out)
     manifest = bundle.verify(src)
+    if tile is None:
+        tile = manifest["tiling"]["tile"]
+        stride = manifest["tiling"]["stride"] if stride is None else stride
+    stride = stride or 0  # 0: the stepper's default margin
     steppers = {}
     for direction, entry in manifest["directions"].items():
         old, nets = nets_of_bundle(
@@ -1101,8 +1108,8 @@ def reexport(src: str | Path, out: str | Path) -> Path:
             nets["lai_net"],
             manifest["normalisation"],
             DIRECTION_SIGN[direction],
-            tile=manifest["tiling"]["tile"],
-            stride=manifest["tiling"]["stride"],
+            tile=tile,
+            stride=stride,
             coarse_factor=manifest["grid"]["coarse_factor"],
             res=manifest["grid"]["res"],
             sea_lc=int(old.sea_lc),
@@ -1118,8 +1125,8 @@ def reexport(src: str | Path, out: str | Path) -> Path:
         name=manifest["name"],
         res=manifest["grid"]["res"],
         coarse_factor=manifest["grid"]["coarse_factor"],
-        tile=manifest["tiling"]["tile"],
-        stride=manifest["tiling"]["stride"],
+        tile=tile,
+        stride=int(next(iter(steppers.values())).stride),
         normalisation=manifest["normalisation"],
         training=training,
     )
@@ -1223,7 +1230,8 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--iters-lai", type=int, default=400)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--patch", type=int, default=160)
-    p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--tile", type=int, default=512,
+                   help="the exported steppers' tile window (px); cores are tile - 32")  # fmt: skip
     p.add_argument("--base", type=int, default=16, help="U-Net base channels")
     p.add_argument(
         "--unroll", type=int, default=2, help="years the LU and LC nets are unrolled (default 2)"

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from landbc.emulator import catalog
-from landbc.emulator.grid import EUROPE, Grid, tile_origins
+from landbc.emulator.grid import EUROPE, Grid
+from landbc.emulator.tiling import plan_axis
 
 
 def test_lu_lc_tables_are_consistent():
@@ -82,22 +83,22 @@ def test_bad_grids_are_refused_with_a_clear_message(kwargs, match):
 
 
 @pytest.mark.parametrize(
-    "start, length, tile",
-    [(0, 64, 64), (360, 740, 256), (7, 33, 32), (3100, 1400, 256), (5, 1, 16)],
+    "start, length, stride, margin",
+    [(0, 64, 48, 8), (360, 740, 480, 16), (7, 33, 20, 6), (3100, 1400, 480, 16), (5, 1, 16, 0)],
 )
-def test_tile_lattice_covers_each_pixel_twice_from_global_origins(start, length, tile):
-    stride = tile // 2
-    origins = tile_origins(start, length, tile, stride)
-    assert all((o + start) % stride == 0 for o in origins)
+def test_tile_cores_cover_each_pixel_once_from_the_global_lattice(start, length, stride, margin):
+    tiles = plan_axis(start, length, 0, 0, stride, margin, 16)
     cover = np.zeros(length, int)
-    for o in origins:
-        cover[max(o, 0) : min(o + tile, length)] += 1
-    assert (cover == 2).all()
-    cover34 = np.zeros(length, int)
-    for o in tile_origins(start, length, tile, tile * 3 // 4):
-        cover34[max(o, 0) : min(o + tile, length)] += 1
-    assert cover34.min() >= 1 and cover34.max() <= 2
-    # a sub-window sees exactly the tiles of the big domain that touch it
-    sub = tile_origins(start + length // 3, max(length // 3, 1), tile, stride)
-    big = {o + start for o in origins}
-    assert {o + start + length // 3 for o in sub} <= big
+    for lo, hi, w_lo, w_hi in tiles:
+        cover[lo:hi] += 1
+        assert (start + w_lo) % 16 == 0 and (start + w_hi) % 16 == 0  # one pooling phase
+        assert w_lo <= lo - margin and w_hi >= hi + margin
+        assert lo == 0 or (start + lo) % stride == 0  # cores start on the lattice
+    assert (cover == 1).all()
+    # a block cut on the lattice, with a halo, plans the big domain's tiles there
+    cut = next((lo for lo, *_ in tiles if lo > 0), None)
+    if cut is not None:
+        halo = margin + 16
+        block = plan_axis(start + cut - halo, length - cut + halo, halo, 0, stride, margin, 16)
+        shifted = [[x + cut - halo for x in t] for t in block]
+        assert shifted == [t for t in tiles if t[0] >= cut]

@@ -1,4 +1,5 @@
-"""The TorchScript stepper: tiling/blending, cadence, sea mask, fresh-process loading."""
+"""The TorchScript stepper: overlap tiles, blocks with halos, cadence, sea mask, fresh-process
+loading."""
 
 import subprocess
 import sys
@@ -10,7 +11,8 @@ from torch import nn
 
 from landbc.emulator import catalog, decoding, features
 from landbc.emulator.grid import Grid
-from landbc.emulator.stepper import Stepper, gaussian_blend_weights
+from landbc.emulator.nets import UNet
+from landbc.emulator.stepper import Stepper
 
 NORM = {
     k: [0.0, 1.0]
@@ -20,7 +22,7 @@ NORM = {
 
 class Pointwise(nn.Module):
     """A 1x1-conv 'net': its output at a pixel does not depend on the tile, so
-    tiled-and-blended output must equal the net applied to the whole domain."""
+    tiled output must equal the net applied to the whole domain."""
 
     def __init__(self, cin: int, cout: int, softplus: bool = False) -> None:
         super().__init__()
@@ -63,22 +65,18 @@ def _domain(grid: Grid, seed: int = 0):
     return static, priors, forcing
 
 
-def _pointwise_stepper(direction=1, tile=32):
+def _pointwise_stepper(direction=1, tile=32, stride=20):
     torch.manual_seed(1)
     nets = (
         Pointwise(features.N_LU_INPUTS, catalog.N_LU),
         Pointwise(features.N_LC_INPUTS, catalog.N_LC),
         Pointwise(features.N_LAI_INPUTS, 1, softplus=True),
     )
-    return torch.jit.script(Stepper(*nets, NORM, direction, tile=tile, coarse_factor=5)), nets
+    stepper = Stepper(*nets, NORM, direction, tile=tile, stride=stride, coarse_factor=5)
+    return torch.jit.script(stepper), nets
 
 
-def test_blend_weights_are_positive_and_peak_in_the_middle():
-    w = gaussian_blend_weights(64)
-    assert w.min() > 0 and w.max() == w[31:33, 31:33].max()
-
-
-def test_tiled_blend_equals_whole_domain_application():
+def test_tiles_equal_whole_domain_application():
     grid = Grid(40.0, 43.5, 1.0, 5.0, 0.05, 5)  # 70 x 80 px: not a multiple of the tile
     static, priors, forcing = _domain(grid)
     stepper, (lu_net, lc_net, lai_net) = _pointwise_stepper()
@@ -150,8 +148,8 @@ def test_tiled_blend_equals_whole_domain_application():
         lc.masked_fill(sea, catalog.LC_SEA),
         lai.masked_fill(sea, 0),
     )
-    assert (out["lu"] == lu).float().mean() > 0.999  # decoded from blended probabilities
-    assert (out["lc"] == lc).float().mean() > 0.999
+    assert torch.equal(out["lu"], lu)
+    assert torch.equal(out["lc"], lc)
     torch.testing.assert_close(out["lai"], lai, rtol=1e-5, atol=1e-6)
     assert (out["lu"][sea] == 0).all() and (out["lc"][sea] == catalog.LC_SEA).all()
 
@@ -230,3 +228,131 @@ def test_state_round_trip_and_direction_check():
     a, b = fwd.step(forcing), fwd2.step(forcing)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert np.array_equal(fwd.get_state()["time"].numpy(), [2000, 6])
+
+
+def _unet_stepper(direction: int) -> torch.jit.ScriptModule:
+    """Small real U-Nets (random weights): their output at a pixel depends on the
+    whole window, so only identical windows give identical values."""
+    torch.manual_seed(2)
+    nets = (
+        UNet(features.N_LU_INPUTS, catalog.N_LU, base=4),
+        UNet(features.N_LC_INPUTS, catalog.N_LC, base=4),
+        UNet(features.N_LAI_INPUTS, 1, base=4, head="linear"),
+    )
+    for net in nets:
+        net.eval()
+    stepper = Stepper(*nets, NORM, direction, tile=32, stride=20, coarse_factor=5)
+    return torch.jit.script(stepper)
+
+
+def _block(x: torch.Tensor, rows: slice, cols: slice, f: int = 1) -> torch.Tensor:
+    r = slice(rows.start // f, rows.stop // f)
+    c = slice(cols.start // f, cols.stop // f)
+    return x[..., r, c].clone()
+
+
+def _run_blocks(direction, start, cuts_r, cuts_c, halo, steps):
+    """Step a domain cut into blocks with halos, exchanging each stage's field
+    through a global array assembled from the blocks' interiors (what MPI will do)."""
+    grid = Grid(40.0, 44.0, 1.0, 7.0, 0.05, 5)  # 80 x 120 px, origin (1000, 3620)
+    ny, nx = grid.shape
+    static, priors, forcing = _domain(grid, seed=3)
+    blocks = []
+    edges_r = [0, *cuts_r, ny]
+    edges_c = [0, *cuts_c, nx]
+    for r0, r1 in zip(edges_r, edges_r[1:], strict=False):
+        for c0, c1 in zip(edges_c, edges_c[1:], strict=False):
+            hal = [halo if r0 > 0 else 0, halo if r1 < ny else 0,
+                   halo if c0 > 0 else 0, halo if c1 < nx else 0]  # fmt: skip
+            rows = slice(r0 - hal[0], r1 + hal[1])
+            cols = slice(c0 - hal[2], c1 + hal[3])
+            stepper = _unet_stepper(direction)
+            stepper.init(
+                {k: _block(v, rows, cols) for k, v in static.items()},
+                {k: _block(v, rows, cols) for k, v in priors.items()},
+                *start, grid.origin[0] + rows.start, grid.origin[1] + cols.start,
+            )  # fmt: skip
+            stepper.set_halo(hal)
+            blocks.append((stepper, rows, cols, slice(r0, r1), slice(c0, c1), hal))
+    outs = []
+    for _ in range(steps):
+        for stage in blocks[0][0].stages():
+            for stepper, rows, cols, *_ in blocks:
+                f = {k: _block(v, rows, cols, 5) if v.ndim else v for k, v in forcing.items()}
+                stepper.run_stage(f, stage)
+            whole = torch.zeros(ny, nx, dtype=blocks[0][0].field(stage).dtype)
+            for stepper, _, _, br, bc, hal in blocks:
+                inner = stepper.field(stage)[hal[0] : hal[0] + br.stop - br.start,
+                                             hal[2] : hal[2] + bc.stop - bc.start]  # fmt: skip
+                whole[br, bc] = inner
+            for stepper, rows, cols, *_ in blocks:
+                stepper.fill_halo(stage, whole[rows, cols])
+        out = {}
+        for name in ("lu", "lc", "lai"):
+            out[name] = torch.zeros(ny, nx, dtype=blocks[0][0].field(name).dtype)
+            for stepper, _, _, br, bc, hal in blocks:
+                out[name][br, bc] = stepper.outputs()[name][
+                    hal[0] : hal[0] + br.stop - br.start, hal[2] : hal[2] + bc.stop - bc.start
+                ]
+        outs.append(out)
+    return outs
+
+
+def test_blocks_with_halos_equal_the_whole_domain_bit_for_bit():
+    """2x2 and 3x1 blocks with 25 px halos (margin 6, widened to 16s: up to 21) give
+    the whole domain's values over 24 steps with a yearly step in them, in both
+    directions (DESIGN.md §6)."""
+    for direction, start in ((1, (2000, 6)), (-1, (2001, 6))):
+        whole = _run_blocks(direction, start, [], [], 0, 24)
+        assert any(
+            not torch.equal(a["lu"], b["lu"]) for a, b in zip(whole, whole[1:], strict=False)
+        )  # the yearly step changed LU: the test covers the LU and LC stages
+        for cuts_r, cuts_c in (([40], [60]), ([], [40, 80])):
+            blocks = _run_blocks(direction, start, cuts_r, cuts_c, 25, 24)
+            for k, (a, b) in enumerate(zip(whole, blocks, strict=True)):
+                for name in a:
+                    assert torch.equal(a[name], b[name]), (direction, cuts_r, cuts_c, k, name)
+
+
+def test_a_block_refuses_halos_it_cannot_use():
+    grid = Grid(40.0, 43.75, 1.0, 7.0, 0.05, 5)  # origin row 925
+    static, priors, _ = _domain(grid)
+    stepper, _ = _pointwise_stepper(tile=64, stride=20)  # margin 22
+    stepper.init(static, priors, 2000, 6, *grid.origin)
+    tiles = stepper.tile_windows()
+    for halo, words in (([15, 0, 0, 0], "expected at least 28 px (the tiles' margin of 22 px"),
+                        ([10, 0, 0, 0], "must lie on the tile lattice"),
+                        ([0, 0, 0, -1], "non-negative")):  # fmt: skip
+        try:
+            stepper.set_halo(halo)
+        except Exception as e:
+            assert words in str(e), (halo, str(e))
+        else:
+            raise AssertionError(f"halo {halo} was accepted")
+        assert stepper.tile_windows() == tiles  # a refused halo changes nothing
+    stepper.set_halo([35, 0, 0, 0])
+    try:
+        stepper.step({})
+    except Exception as e:
+        assert "run its stages" in str(e)
+    else:
+        raise AssertionError("step() ran a block with halos")
+
+
+def test_tiles_cover_the_domain_once_with_margins_only_beyond_it():
+    grid = Grid(40.0, 43.75, 1.0, 7.0, 0.05, 5)  # 75 x 120 px
+    static, priors, _ = _domain(grid)
+    static["land_mask"][:, :] = 1
+    static["land_mask"][:15, :20] = 0  # the first core, all sea: not run
+    stepper, _ = _pointwise_stepper(tile=32, stride=20)
+    stepper.init(static, priors, 2000, 6, *grid.origin)
+    cover = torch.zeros(grid.shape, dtype=torch.int64)
+    for t in stepper.tile_windows():
+        cover[t[0] : t[1], t[2] : t[3]] += 1
+        # each window is its core plus the 6 px margin, widened to global multiples of 16
+        for lo, hi, w_lo, w_hi, g0 in ((*t[0:2], *t[4:6], 925), (*t[2:4], *t[6:8], 3620)):
+            assert (g0 + w_lo) % 16 == 0 and (g0 + w_hi) % 16 == 0
+            assert 6 <= lo - w_lo < 6 + 16 and 6 <= w_hi - hi < 6 + 16
+    # global row 925 is inside the cell [920, 940): the first core is clipped to 15 rows
+    assert [0, 15] in [t[0:2] for t in stepper.tile_windows()]
+    assert (cover[:15, :20] == 0).all() and (cover[15:] == 1).all() and (cover[:, 20:] == 1).all()
