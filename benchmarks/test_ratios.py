@@ -77,7 +77,11 @@ def _nets_alone(stepper: torch.jit.ScriptModule) -> float:
             j += 1
         batches.append((j - i, *shape))
         i = j
-    inputs = [torch.randn(b, net.in_channels, h, w) for b, h, w in batches]
+    # channels_last, as the stepper builds its inputs (features.cat_channels)
+    inputs = [
+        torch.randn(b, net.in_channels, h, w).contiguous(memory_format=torch.channels_last)
+        for b, h, w in batches
+    ]
 
     def run():
         with torch.no_grad():

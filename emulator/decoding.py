@@ -50,6 +50,31 @@ def from_cells(c: Tensor, f: int, h: int, w: int) -> Tensor:
     return y.permute(perm).reshape(lead + [h, w])
 
 
+def cells_at(x: Tensor, f: int, cells: Tensor) -> Tensor:
+    """The cells `cells` (indices in `to_cells` order) of a (H, W) or (K, H, W)
+    field, as (N, f*f) or (N, K, f*f), without converting the whole field."""
+    h = x.shape[-2]
+    w = x.shape[-1]
+    wc = w // f
+    cy = torch.div(cells, wc, rounding_mode="floor")
+    cx = cells % wc
+    if x.dim() == 2:
+        return x.reshape(h // f, f, wc, f)[cy, :, cx, :].reshape(-1, f * f)
+    k = x.shape[0]
+    # advanced indices split by a slice: the cell dimension comes first
+    return x.reshape(k, h // f, f, wc, f)[:, cy, :, cx, :].reshape(-1, k, f * f)
+
+
+def put_cells(x: Tensor, f: int, cells: Tensor, values: Tensor) -> None:
+    """Write (N, f*f) `values` into the cells `cells` of the (H, W) field `x`, in place."""
+    h = x.shape[0]
+    w = x.shape[1]
+    wc = w // f
+    cy = torch.div(cells, wc, rounding_mode="floor")
+    cx = cells % wc
+    x.reshape(h // f, f, wc, f)[cy, :, cx, :] = values.reshape(-1, f, f)
+
+
 def target_counts(real: Tensor, total: Tensor) -> tuple[Tensor, Tensor]:
     """Integer counts (N, K) with row sums `total` (N,) nearest to the real counts
     (N, K), by largest remainder (ties to the lower class); and the remainder

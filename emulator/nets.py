@@ -5,6 +5,8 @@ decoder with skip connections and a 1×1 head (REFERENCES.md, phase 1). About
 100 kFLOP per pixel. Inputs must have sides divisible by 16.
 """
 
+import copy
+
 import torch
 from torch import Tensor, nn
 
@@ -49,6 +51,7 @@ class UNet(nn.Module):
     """
 
     min_multiple: int
+    folded: bool
 
     def __init__(
         self,
@@ -74,6 +77,7 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         self.pool = nn.MaxPool2d(2)
         self.prior_channel = prior_channel
+        self.folded = False  # BatchNorm folded into the convolutions (fold_batchnorm)
         self.prior_gain = nn.Parameter(torch.full((out_channels,), float(prior_gain)))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -114,6 +118,8 @@ def unet_from_scripted(scripted: torch.jit.ScriptModule) -> UNet:
         head="softplus" if bool(scripted.softplus_head) else "logits",
         prior_channel=int(scripted.prior_channel),
     )
+    if bool(getattr(scripted, "folded", False)):
+        net = fold_batchnorm(net.eval())  # the folded layout, to take the folded weights
     net.load_state_dict(scripted.state_dict())
     # the mode too: BatchNorm in training mode would normalise by batch statistics
     return net.train(bool(scripted.training))
@@ -143,3 +149,35 @@ def flops_per_pixel(net: UNet) -> float:
         total += sum(conv_cost(m, scale) for m in up.modules())
     total += conv_cost(net.head, 1.0)
     return total
+
+
+def fold_batchnorm(net: UNet) -> UNet:
+    """A copy of `net` for inference, each BatchNorm folded into the convolution
+    before it (weights scaled by gamma / sqrt(var + eps), a bias added), the
+    BatchNorm replaced by an identity: a step then spares a pass over every
+    activation. Bundles export folded nets; training keeps the unfolded ones
+    (checkpoints), whose BatchNorms still learn. Equal to `net` in eval mode up
+    to float rounding (tests/test_nets.py)."""
+    folded = copy.deepcopy(net).eval()
+    for module in folded.modules():
+        if not isinstance(module, DoubleConv):
+            continue
+        for i in range(len(module) - 1):
+            conv, bn = module[i], module[i + 1]
+            if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
+                continue
+            scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+            bias = bn.bias.double() - bn.running_mean.double() * scale
+            if conv.bias is not None:
+                bias = bias + conv.bias.double() * scale
+            new = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                            padding=conv.padding, bias=True)  # fmt: skip
+            with torch.no_grad():
+                new.weight.copy_((conv.weight.double() * scale.view(-1, 1, 1, 1)).float())
+                new.bias.copy_(bias.float())
+            module[i] = new.to(conv.weight.device)
+            module[i + 1] = nn.Identity()
+    folded.folded = True
+    for p in folded.parameters():
+        p.requires_grad_(False)
+    return folded

@@ -42,6 +42,8 @@ STATIC_NAMES = [v.name for v in catalog.STATIC_VARIABLES]
 STATE_NAMES = [v.name for v in catalog.STATE_VARIABLES]
 # The nets pool 4 times: windows are multiples of 16 pixels.
 NET_MULTIPLE = 16
+# Coarse cells rebalanced at once in a yearly step: ~100 k pixels of workspace.
+REBALANCE_CELLS = 4096
 # The margin of context around each tile's core, chosen by the seam error
 # against whole-domain inference (README, "Tiling"): pixels.
 DEFAULT_MARGIN = 16
@@ -62,6 +64,7 @@ class Stepper(nn.Module):
     stride: int
     margin: int
     net_multiple: int
+    rebalance_cells: int
     coarse_factor: int
     tiles_per_batch: int
     res: float
@@ -91,7 +94,7 @@ class Stepper(nn.Module):
         direction: int,
         tile: int = 512,
         coarse_factor: int = 5,
-        tiles_per_batch: int = 4,
+        tiles_per_batch: int = 1,
         sea_lc: int = 15,
         stride: int = 0,
         res: float = 0.05,
@@ -124,6 +127,7 @@ class Stepper(nn.Module):
             )
         self.margin = (tile - self.stride) // 2
         self.net_multiple = NET_MULTIPLE
+        self.rebalance_cells = REBALANCE_CELLS
         self.coarse_factor = coarse_factor
         self.tiles_per_batch = tiles_per_batch
         self.res = float(res)  # degrees per pixel: rows give latitudes (day length)
@@ -490,10 +494,17 @@ class Stepper(nn.Module):
         h = self.land_mask.shape[0]
         w = self.land_mask.shape[1]
         n = self.n_lu
-        prior = decoding.to_cells(self.lu.long(), f)
-        free = decoding.to_cells((self.land_mask > 0) & self.lu_changeable[self.lu.long()], f)
-        counts = torch.zeros(prior.shape[0], n, dtype=torch.int64, device=prior.device)
-        counts.scatter_add_(1, prior, free.long())
+        dev = self.lu.device
+        # last year's counts of free pixels (land, a class scenarios move) per cell,
+        # one class at a time (4 bytes per pixel at most)
+        land = self.land_mask > 0
+        counts = torch.zeros(n, h // f, w // f, dtype=torch.int64, device=dev)
+        for c in range(n):
+            if bool(self.lu_changeable[c]):
+                m = ((self.lu == c) & land).float()[None, None]
+                pooled = torch.nn.functional.avg_pool2d(m, f)[0, 0]
+                counts[c] = (pooled * float(f * f)).round().long()
+        counts = counts.reshape(n, -1).t()
         luh2 = coarse["luh2_frac"]
         implied = torch.einsum("kj,jyx->kyx", self.luh2_to_lu, luh2) * float(f * f)
         implied = implied.reshape(n, -1).t()
@@ -501,21 +512,27 @@ class Stepper(nn.Module):
             counts, implied, self.lu_changeable, self.lu_residual, self.lu_tolerance
         )
         need = ((target - counts).float() / float(f * f)).t().reshape(n, h // f, w // f)
-        neg_logp = torch.zeros(n, h, w, dtype=torch.uint8, device=prior.device)
+        neg_logp = torch.zeros(n, h, w, dtype=torch.uint8, device=dev)
         extra = self._coarse_fractions(self.lu, n)
         neg_logp = self._tiled(0, coarse, month, self.lu, self.lc, self.lu, need, extra, neg_logp)
-        # only the block's cells whose counts change are rebalanced (in float: 4 bytes
-        # per class and pixel there); scores -(-16 log p), rebalance compares differences
-        in_block = torch.zeros(h // f, w // f, dtype=torch.bool, device=prior.device)
+        # only the block's cells whose counts change are rebalanced, a chunk of cells at
+        # a time (rebalance works per cell; in float it needs ~20 bytes per class and
+        # pixel, so chunks keep that a fixed workspace); scores -(-16 log p)
+        in_block = torch.zeros(h // f, w // f, dtype=torch.bool, device=dev)
         in_block[
             self.halo[0] // f : (h - self.halo[1]) // f, self.halo[2] // f : (w - self.halo[3]) // f
         ] = True
         act = ((target != counts).any(1) & in_block.reshape(-1)).nonzero()[:, 0]
-        new = prior.clone()
-        if act.numel() > 0:
-            scores = -decoding.to_cells(neg_logp, f)[act].float()
-            new[act] = decoding.rebalance(scores, prior[act], target[act], free[act])
-        return decoding.from_cells(new, f, h, w).to(torch.uint8)
+        new = self.lu.clone()
+        chunk = self.rebalance_cells
+        for k0 in range(0, act.numel(), chunk):
+            cells = act[k0 : k0 + chunk]
+            prior = decoding.cells_at(self.lu, f, cells).long()
+            free = decoding.cells_at(land, f, cells) & self.lu_changeable[prior]
+            scores = -decoding.cells_at(neg_logp, f, cells).float()
+            classes = decoding.rebalance(scores, prior, target[cells], free)
+            decoding.put_cells(new, f, cells, classes.to(torch.uint8))
+        return new
 
     # ------------------------------------------------------------- tiling
     def _crop(self, x: Tensor, t: list[int]) -> Tensor:

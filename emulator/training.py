@@ -70,7 +70,7 @@ from . import bundle, catalog, features, precision
 from .api import parse_device
 from .cube import Cube, month_index
 from .grid import Grid
-from .nets import UNet, unet_from_scripted
+from .nets import UNet, fold_batchnorm, unet_from_scripted
 from .stepper import BACKWARD, FORWARD, Stepper
 
 log = logging.getLogger(__name__)
@@ -1062,9 +1062,9 @@ def export_stepper(
         for p in net.parameters():
             p.requires_grad_(False)
     stepper = Stepper(
-        lu,
-        lc,
-        lai,
+        fold_batchnorm(lu),
+        fold_batchnorm(lc),
+        fold_batchnorm(lai),
         norm,
         sign,
         tile=cfg.tile,
@@ -1103,9 +1103,9 @@ def reexport(
             "must be retrained (landbc train), not re-exported",
         )  # fmt: skip
         new = Stepper(
-            nets["lu_net"],
-            nets["lc_net"],
-            nets["lai_net"],
+            fold_batchnorm(nets["lu_net"]),
+            fold_batchnorm(nets["lc_net"]),
+            fold_batchnorm(nets["lai_net"]),
             manifest["normalisation"],
             DIRECTION_SIGN[direction],
             tile=tile,

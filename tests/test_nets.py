@@ -38,3 +38,33 @@ def test_bad_head_is_refused():
 def test_cost_matches_the_seed_figure():
     # REFERENCES.md: a 16-base, 4-level U-Net costs about 100 kFLOP per pixel
     assert 90e3 < flops_per_pixel(UNet(56, 8)) < 130e3
+
+
+def test_folded_batchnorm_gives_the_same_outputs_and_survives_scripting():
+    """Exported nets have BatchNorm folded into their convolutions; with trained
+    statistics (not the identity of a fresh net) they equal the eval-mode net to
+    float rounding, and a scripted folded net reads back as a folded UNet."""
+    from landbc.emulator.nets import fold_batchnorm, unet_from_scripted
+
+    torch.manual_seed(0)
+    net = UNet(7, 5, base=4, prior_channel=0)
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):  # move the running statistics away from (0, 1)
+            net(torch.randn(4, 7, 32, 32) * 3 + 1)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(m.weight, 0.5, 2.0)
+            torch.nn.init.uniform_(m.bias, -1.0, 1.0)
+    net.eval()
+    folded = fold_batchnorm(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # a copy
+    x = torch.randn(2, 7, 48, 64)
+    with torch.no_grad():
+        ref, got = net(x), folded(x)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)
+    again = unet_from_scripted(torch.jit.script(folded))
+    assert again.folded
+    with torch.no_grad():
+        assert torch.equal(again.eval()(x), got)

@@ -356,3 +356,18 @@ def test_tiles_cover_the_domain_once_with_margins_only_beyond_it():
     # global row 925 is inside the cell [920, 940): the first core is clipped to 15 rows
     assert [0, 15] in [t[0:2] for t in stepper.tile_windows()]
     assert (cover[:15, :20] == 0).all() and (cover[15:] == 1).all() and (cover[:, 20:] == 1).all()
+
+
+def test_rebalancing_in_chunks_of_cells_changes_nothing():
+    """A yearly step rebalances its cells a chunk at a time (a fixed workspace);
+    cells are independent, so any chunk size gives the same map."""
+    grid = Grid(40.0, 42.0, 1.0, 3.0, 0.05, 5)
+    static, priors, forcing = _domain(grid)
+    outs = []
+    for chunk in (4096, 7, 1):
+        stepper, _ = _pointwise_stepper()
+        stepper.rebalance_cells = chunk
+        stepper.init(static, priors, 2000, 12, *grid.origin)
+        outs.append(stepper.step(forcing)["lu"])
+    assert not torch.equal(outs[0], priors["lu"].masked_fill(static["land_mask"] == 0, 0))
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
