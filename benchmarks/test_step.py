@@ -3,9 +3,10 @@
 One monthly step (LAI net only) and one yearly step (LU, LC and LAI nets) of
 the demo bundle through `BoundaryConditionEmulator`, at 256², 1024² and 2048²
 pixels, float32 and bfloat16 nets. Each result reports Mpixel/s and the
-achieved FLOP/s of the nets (tiles actually run × tile² × FLOP per pixel)
-beside the GEMM peaks measured in the same run, so ratios compare like with
-like. Inputs are synthetic but valid (all land), so no tile is skipped.
+achieved FLOP/s of the nets (pixels of the windows the step runs × FLOP per
+pixel) beside the GEMM peaks measured in the same run, so ratios compare like
+with like. Inputs are synthetic but valid (all land), so no tile is skipped.
+`test_ratios.py` sets the step beside a research-code sliding window.
 
 Both dtypes are measured; where bfloat16 is emulated and slow (dtype "auto"
 would not pick it) only at the smallest size, which shows the ratio, and the

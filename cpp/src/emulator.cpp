@@ -375,6 +375,10 @@ torch::jit::Module& Emulator::Impl::stepper(const std::string& d) {
   }
   mismatch("normalisation", norm.dump(), manifest["normalisation"].dump());
   prepare_nets(m, dtype);
+  // Tiles of one window shape per net call, as bundle.load_stepper sets them: a GPU
+  // needs the parallel work, a CPU is already busy with one (and each more tile adds
+  // its activations to the workspace).
+  m.setattr("tiles_per_batch", static_cast<int64_t>(device.is_cuda() ? 8 : 1));
   m.eval();
   return steppers.emplace(d, std::move(m)).first->second;
 }
