@@ -63,20 +63,10 @@ def _best(fn, rounds: int = 2) -> float:
 def _nets_alone(stepper: torch.jit.ScriptModule) -> float:
     """The LAI net on the step's windows, in the stepper's batches of one shape."""
     net = stepper.lai_net
-    tiles = stepper.tile_windows()
-    batches: list[tuple[int, int, int]] = []
-    i = 0
-    while i < len(tiles):
-        shape = (tiles[i][5] - tiles[i][4], tiles[i][7] - tiles[i][6])
-        j = i
-        while (
-            j < len(tiles)
-            and j - i < stepper.tiles_per_batch
-            and (tiles[j][5] - tiles[j][4], tiles[j][7] - tiles[j][6]) == shape
-        ):
-            j += 1
-        batches.append((j - i, *shape))
-        i = j
+    batches = [
+        (len(b), b[0][5] - b[0][4], b[0][7] - b[0][6])
+        for b in tiling.batches(stepper.tile_windows(), stepper.tiles_per_batch)
+    ]
     # channels_last, as the stepper builds its inputs (features.cat_channels)
     inputs = [
         torch.randn(b, net.in_channels, h, w).contiguous(memory_format=torch.channels_last)

@@ -65,6 +65,7 @@ class Stepper(nn.Module):
     margin: int
     net_multiple: int
     rebalance_cells: int
+    lu_changeable_classes: list[int]
     coarse_factor: int
     tiles_per_batch: int
     res: float
@@ -150,6 +151,7 @@ class Stepper(nn.Module):
         changeable = torch.zeros(catalog.N_LU, dtype=torch.bool)
         changeable[list(catalog.LU_CHANGEABLE)] = True
         self.register_buffer("lu_changeable", changeable)
+        self.lu_changeable_classes = sorted(catalog.LU_CHANGEABLE)  # looped over on the host
         self.lu_residual = catalog.LU_RESIDUAL
         self.lu_tolerance = float(lu_tolerance)
         # State: empty until init/set_state.
@@ -360,7 +362,7 @@ class Stepper(nn.Module):
         sea = self.land_mask == 0
         if stage == "lu":
             lu = self._land_use(coarse, month).masked_fill(sea, 0)
-            self.next_lu = self._keep_halo(lu, self.lu)
+            self.next_lu = self._with_halo_from(lu, self.lu)  # the block only
             self.stages_done += 1
             return
         if stage == "lc":
@@ -383,7 +385,7 @@ class Stepper(nn.Module):
         none = self._none()
         departure = self._tiled(2, coarse, month, clim, lc, prior_departure, none, none, departure)
         lai = features.lai_from_departure(departure, clim).masked_fill(sea, 0.0)
-        lai = self._keep_halo(lai, self.lai)
+        lai = self._with_halo_from(lai, self.lai)  # the block only
         # commit
         self.lu = lu
         self.lc = lc
@@ -399,14 +401,19 @@ class Stepper(nn.Module):
         """The current lu, lc or lai (H, W): pending if its stage ran in the current
         step, else the state's. What a block sends its neighbours after a stage."""
         self._require_init()
-        # in a yearly step, stage 1 made the pending lu and stage 2 the pending lc
         if name == "lu":
-            return self.next_lu if self.stages_done >= 1 else self.lu
+            return self.next_lu if self._pending(name) else self.lu
         if name == "lc":
-            return self.next_lc if self.stages_done >= 2 else self.lc
+            return self.next_lc if self._pending(name) else self.lc
         if name == "lai":
             return self.lai
         raise ValueError("expected lu, lc or lai, found '" + name + "'")
+
+    def _pending(self, name: str) -> bool:
+        """Whether `name`'s stage ran in the current step: in a yearly step, stage 1
+        made the pending lu and stage 2 the pending lc (lai is never pending: its
+        stage ends the step)."""
+        return (name == "lu" and self.stages_done >= 1) or (name == "lc" and self.stages_done >= 2)
 
     @torch.jit.export
     def fill_halo(self, name: str, field: Tensor) -> None:
@@ -415,16 +422,15 @@ class Stepper(nn.Module):
         ignored."""
         current = self.field(name)
         new = self._with_halo_from(current, field.to(current.dtype))
-        if name == "lu":
-            if self.stages_done >= 1:
-                self.next_lu = new
-            else:
-                self.lu = new
+        pending = self._pending(name)
+        if name == "lu" and pending:
+            self.next_lu = new
+        elif name == "lu":
+            self.lu = new
+        elif name == "lc" and pending:
+            self.next_lc = new
         elif name == "lc":
-            if self.stages_done >= 2:
-                self.next_lc = new
-            else:
-                self.lc = new
+            self.lc = new
         else:
             self.lai = new
 
@@ -445,10 +451,6 @@ class Stepper(nn.Module):
         out[:, :left] = src[:, :left]
         out[:, w - right :] = src[:, w - right :]
         return out
-
-    def _keep_halo(self, new: Tensor, old: Tensor) -> Tensor:
-        """A stage's field with the halo as it was: a block computes its block only."""
-        return self._with_halo_from(new, old)
 
     @torch.jit.export
     def outputs(self) -> dict[str, Tensor]:
@@ -499,11 +501,10 @@ class Stepper(nn.Module):
         # one class at a time (4 bytes per pixel at most)
         land = self.land_mask > 0
         counts = torch.zeros(n, h // f, w // f, dtype=torch.int64, device=dev)
-        for c in range(n):
-            if bool(self.lu_changeable[c]):
-                m = ((self.lu == c) & land).float()[None, None]
-                pooled = torch.nn.functional.avg_pool2d(m, f)[0, 0]
-                counts[c] = (pooled * float(f * f)).round().long()
+        for c in self.lu_changeable_classes:
+            m = ((self.lu == c) & land).float()[None, None]
+            pooled = torch.nn.functional.avg_pool2d(m, f)[0, 0]
+            counts[c] = (pooled * float(f * f)).round().long()
         counts = counts.reshape(n, -1).t()
         luh2 = coarse["luh2_frac"]
         implied = torch.einsum("kj,jyx->kyx", self.luh2_to_lu, luh2) * float(f * f)
@@ -672,19 +673,7 @@ class Stepper(nn.Module):
         co2 = 0.0
         if which == 2:
             co2 = float(coarse["co2"].reshape(-1)[0].item())  # once per step, not per tile
-        n = len(self.tiles)
-        i = 0
-        while i < n:
-            first = self.tiles[i]
-            j = i
-            while (
-                j < n
-                and j - i < self.tiles_per_batch
-                and self.tiles[j][5] - self.tiles[j][4] == first[5] - first[4]
-                and self.tiles[j][7] - self.tiles[j][6] == first[7] - first[6]
-            ):
-                j += 1
-            batch = self.tiles[i:j]
+        for batch in tiling.batches(self.tiles, self.tiles_per_batch):
             x = self._inputs(which, coarse, month, co2, a, b, c, extra, need, batch)
             y = self._net(which, x)
             for k in range(len(batch)):
@@ -694,5 +683,4 @@ class Stepper(nn.Module):
                     out[:, t[0] : t[1], t[2] : t[3]] = core
                 else:
                     out[t[0] : t[1], t[2] : t[3]] = core[0]
-            i = j
         return out

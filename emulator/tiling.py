@@ -119,6 +119,22 @@ def plan_tiles(
     return ordered
 
 
+def batches(tiles: list[list[int]], per_batch: int) -> list[list[list[int]]]:
+    """Consecutive tiles of one window shape, at most `per_batch` at a time: what one
+    net call takes (`plan_tiles` sorts tiles by shape)."""
+    out: list[list[list[int]]] = []
+    for t in tiles:
+        if len(out) > 0:
+            last = out[-1]
+            head = last[0]
+            same = t[5] - t[4] == head[5] - head[4] and t[7] - t[6] == head[7] - head[6]
+            if same and len(last) < per_batch:
+                last.append(t)
+                continue
+        out.append([t])
+    return out
+
+
 def computed_pixels(tiles: list[list[int]]) -> int:
     """Pixels the nets compute for these tiles (window areas)."""
     n = 0

@@ -102,3 +102,12 @@ def test_tile_cores_cover_each_pixel_once_from_the_global_lattice(start, length,
         block = plan_axis(start + cut - halo, length - cut + halo, halo, 0, stride, margin, 16)
         shifted = [[x + cut - halo for x in t] for t in block]
         assert shifted == [t for t in tiles if t[0] >= cut]
+
+
+def test_batches_hold_tiles_of_one_window_shape_up_to_the_batch_size():
+    from landbc.emulator.tiling import batches
+
+    a, b = [0, 1, 0, 1, 0, 16, 0, 16], [0, 1, 0, 1, 0, 32, 0, 16]
+    got = batches([a, a, a, b, b], 2)
+    assert got == [[a, a], [a], [b, b]]
+    assert batches([], 4) == []
