@@ -28,20 +28,28 @@ LAI_PRIOR_CHANNEL = N_STATIC + N_LC
 
 
 def one_hot(classes: Tensor, n: int) -> Tensor:
-    """(B, P, Q) integer map → (B, n, P, Q) float32 one-hot, channels_last. By
-    comparison with the class codes in the map's own dtype: F.one_hot's int64
-    scatter cost 4x as much (a 512 px uint8 tile, 21 classes, 2-core EPYC). Codes
-    >= n give all zeros."""
-    codes = torch.arange(n, dtype=classes.dtype, device=classes.device)
-    return (classes.unsqueeze(-1) == codes).float().permute(0, 3, 1, 2)
+    """(B, P, Q) integer map → (B, n, P, Q) float32 one-hot, channels_last; codes
+    >= n give all zeros. Rows gathered from an identity table write each pixel's
+    vector contiguously: 2x faster than comparing with the class codes, 10x faster
+    than F.one_hot's int64 scatter (a 512 px uint8 tile, 21 classes, 2-core EPYC)."""
+    table = torch.cat(
+        [torch.eye(n, device=classes.device), torch.zeros(1, n, device=classes.device)]
+    )
+    rows = table.index_select(0, classes.reshape(-1).long().clamp_max(n))
+    return rows.view(classes.shape[0], classes.shape[1], classes.shape[2], n).permute(0, 3, 1, 2)
 
 
-def cat_channels(pieces: list[Tensor]) -> Tensor:
+def cat_channels(pieces: list[Tensor], out: Tensor | None = None) -> Tensor:
     """Concatenate (B, c, P, Q) pieces along the channels into a channels_last tensor
     (memory (B, P, Q, C)), the layout the nets' convolutions run in: built so
     directly, a step spares the copy the first convolution would otherwise make
-    (about 10 % of a monthly step at 1025², 2-core EPYC)."""
-    return torch.cat([x.permute(0, 2, 3, 1) for x in pieces], dim=3).permute(0, 3, 1, 2)
+    (about 10 % of a monthly step at 1025², 2-core EPYC). `out`, a (B, P, Q, C)
+    buffer reused from tile to tile, spares the page faults of a fresh 60 MB
+    tensor per tile, which cost as much as the copy itself on that CPU."""
+    last = [x.permute(0, 2, 3, 1) for x in pieces]
+    if out is None:
+        return torch.cat(last, dim=3).permute(0, 3, 1, 2)
+    return torch.cat(last, dim=3, out=out).permute(0, 3, 1, 2)
 
 
 def normalise(x: Tensor, norm: dict[str, list[float]], name: str) -> Tensor:
@@ -58,21 +66,22 @@ def static_inputs(
     norm: dict[str, list[float]],
     n_koppen: int = N_KOPPEN,
     n_igbp: int = N_IGBP,
-) -> Tensor:
-    """(B, P, P) static maps → (B, N_STATIC, P, P)."""
-    return cat_channels(
-        [
-            land_mask.float().unsqueeze(1),
-            normalise(elevation, norm, "elevation").unsqueeze(1),
-            normalise(slope, norm, "slope").unsqueeze(1),
-            one_hot(koppen, n_koppen),
-            one_hot(igbp, n_igbp),
-        ]
-    )
+) -> list[Tensor]:
+    """(B, P, P) static maps → their N_STATIC channels as pieces (B, c, P, P). The
+    nets' input functions concatenate them with the dynamic pieces in one copy:
+    a stack built first and copied again cost a fifth of a monthly step's
+    non-net time (1025², 2-core EPYC)."""
+    return [
+        land_mask.float().unsqueeze(1),
+        normalise(elevation, norm, "elevation").unsqueeze(1),
+        normalise(slope, norm, "slope").unsqueeze(1),
+        one_hot(koppen, n_koppen),
+        one_hot(igbp, n_igbp),
+    ]
 
 
 def lu_inputs(
-    static: Tensor,
+    static: list[Tensor],
     prior_lu: Tensor,
     prior_lu_coarse: Tensor,
     need: Tensor,
@@ -80,6 +89,7 @@ def lu_inputs(
     secma: Tensor,
     secmb: Tensor,
     norm: dict[str, list[float]],
+    out: Tensor | None = None,
 ) -> Tensor:
     """LU net: statics, the adjacent year's LU (probabilities) and its coarse-cell
     fractions, how many pixels of each class the cell gains (+) or loses (-) this
@@ -87,25 +97,32 @@ def lu_inputs(
     the stepper, from the truth in training), the target year's LUH2 states. The
     need says how much changes; the net says where (`decoding.rebalance`)."""
     return cat_channels(
-        [
-            static,
+        static
+        + [
             prior_lu,
             prior_lu_coarse,
             need,
             luh2_frac,
             normalise(secma, norm, "secma").unsqueeze(1),
             normalise(secmb, norm, "secmb").unsqueeze(1),
-        ]
+        ],
+        out,
     )
 
 
-def lc_inputs(static: Tensor, lu: Tensor, prior_lu: Tensor, prior_lc: Tensor) -> Tensor:
+def lc_inputs(
+    static: list[Tensor],
+    lu: Tensor,
+    prior_lu: Tensor,
+    prior_lc: Tensor,
+    out: Tensor | None = None,
+) -> Tensor:
     """LC net: this year's LU, the adjacent year's LU and LC (did LU change here?)."""
-    return cat_channels([static, lu, prior_lu, prior_lc])
+    return cat_channels(static + [lu, prior_lu, prior_lc], out)
 
 
 def lai_inputs(
-    static: Tensor,
+    static: list[Tensor],
     lc: Tensor,
     prior_departure: Tensor,
     climatology: Tensor,
@@ -116,6 +133,7 @@ def lai_inputs(
     co2: float,
     lat: Tensor,
     norm: dict[str, list[float]],
+    out: Tensor | None = None,
 ) -> Tensor:
     """LAI net: LC, the adjacent month's departure from its month's LAI climatology
     (m2 m-2), this month's climatology, the month's climate, season, CO2 and day
@@ -125,12 +143,12 @@ def lai_inputs(
     anomalies the prior departure carries). `lat` (B, P) is the latitude of each
     tile row: photoperiod gates the growing season (the GSI's iPhoto), and a
     convolution cannot know where it is."""
-    b, _, p, q = static.shape
+    b, _, p, q = lc.shape
     phase = 2.0 * math.pi * (month - 0.5) / 12.0
-    ones = torch.ones(b, 1, p, q, dtype=static.dtype, device=static.device)
+    ones = torch.ones(b, 1, p, q, dtype=lc.dtype, device=lc.device)
     return cat_channels(
-        [
-            static,
+        static
+        + [
             lc,
             (prior_departure / norm["lai"][1]).unsqueeze(1),
             normalise(climatology, norm, "lai").unsqueeze(1),
@@ -141,7 +159,8 @@ def lai_inputs(
             ones * math.cos(phase),
             ones * ((co2 - norm["co2"][0]) / norm["co2"][1]),
             ((day_length_hours(lat, month) - 12.0) / 4.0)[:, None, :, None].expand(b, 1, p, q),
-        ]
+        ],
+        out,
     )
 
 

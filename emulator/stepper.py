@@ -136,6 +136,8 @@ class Stepper(nn.Module):
         self.static_names = list(STATIC_NAMES)
         self.n_lu = catalog.N_LU
         self.n_lc = catalog.N_LC
+        # input channels of the LU, LC and LAI nets (the size of their input stacks)
+        self.in_channels = [features.N_LU_INPUTS, features.N_LC_INPUTS, features.N_LAI_INPUTS]
         self.state_names = list(STATE_NAMES)
         high = torch.zeros(catalog.N_LC, dtype=torch.bool)
         high[list(catalog.LC_HIGH_VEGETATION)] = True
@@ -597,7 +599,14 @@ class Stepper(nn.Module):
         extra: Tensor,
         need: Tensor,
         batch: list[list[int]],
+        workspace: Tensor,
     ) -> Tensor:
+        """The net's input stack for a batch of windows, written into the front of
+        `workspace` (flat float32, reused from batch to batch)."""
+        px = len(batch) * (batch[0][5] - batch[0][4]) * (batch[0][7] - batch[0][6])
+        out = workspace[: px * self.in_channels[which]].view(
+            len(batch), batch[0][5] - batch[0][4], batch[0][7] - batch[0][6], -1
+        )
         static = features.static_inputs(
             self._windows(self.land_mask, batch),
             self._windows(self.elevation, batch),
@@ -616,6 +625,7 @@ class Stepper(nn.Module):
                 self._up(coarse["secma"][None], batch)[:, 0],
                 self._up(coarse["secmb"][None], batch)[:, 0],
                 self.norm,
+                out,
             )
         if which == 1:
             return features.lc_inputs(
@@ -623,6 +633,7 @@ class Stepper(nn.Module):
                 features.one_hot(self._windows(a, batch), self.n_lu),
                 features.one_hot(self._windows(c, batch), self.n_lu),
                 features.one_hot(self._windows(b, batch), self.n_lc),
+                out,
             )
         return features.lai_inputs(
             static,
@@ -636,7 +647,17 @@ class Stepper(nn.Module):
             co2,
             self._tile_lat(batch),
             self.norm,
+            out,
         )
+
+    def _workspace_size(self, which: int, batches: list[list[list[int]]]) -> int:
+        """Float32 values of the largest batch's input stack. One buffer per net and
+        step, filled batch after batch: a fresh 60 MB stack per tile cost page faults
+        worth as much as the copy into it (2-core EPYC)."""
+        px = 0
+        for batch in batches:
+            px = max(px, len(batch) * (batch[0][5] - batch[0][4]) * (batch[0][7] - batch[0][6]))
+        return px * self.in_channels[which]
 
     def _net(self, which: int, x: Tensor) -> Tensor:
         """LU: -16 log p per class, uint8 (1/16 nat steps down to p = 1e-7); LC: the
@@ -673,8 +694,10 @@ class Stepper(nn.Module):
         co2 = 0.0
         if which == 2:
             co2 = float(coarse["co2"].reshape(-1)[0].item())  # once per step, not per tile
-        for batch in tiling.batches(self.tiles, self.tiles_per_batch):
-            x = self._inputs(which, coarse, month, co2, a, b, c, extra, need, batch)
+        batches = tiling.batches(self.tiles, self.tiles_per_batch)
+        workspace = torch.empty(self._workspace_size(which, batches), device=a.device)
+        for batch in batches:
+            x = self._inputs(which, coarse, month, co2, a, b, c, extra, need, batch, workspace)
             y = self._net(which, x)
             for k in range(len(batch)):
                 t = batch[k]

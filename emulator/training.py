@@ -390,7 +390,7 @@ def class_loss(
 # ------------------------------------------------------------------ loop pieces
 
 
-def _static_inputs(batch: dict, norm: dict) -> torch.Tensor:
+def _static_inputs(batch: dict, norm: dict) -> list[torch.Tensor]:
     st = batch["static"]
     return features.static_inputs(
         st["land_mask"], st["elevation"], st["slope"], st["koppen"], st["igbp"], norm
@@ -933,7 +933,7 @@ def _lai_loss(
         for i in range(cfg.batch):
             clim_cur.append(clim[i, cur["month"][i] - 1])
             x = features.lai_inputs(
-                static[i : i + 1],
+                [piece[i : i + 1] for piece in static],
                 features.one_hot(cur["lc"][i : i + 1], catalog.N_LC),
                 prior[i : i + 1] - clim[i : i + 1, month_prev[i] - 1],
                 clim[i : i + 1, cur["month"][i] - 1],
