@@ -22,6 +22,7 @@ CPP_BUILD      := build/cpp
 CPP_INSTALL    := build/install
 EXAMPLES_BUILD := build/examples
 SYSTEM_STAMP   := build/.system-packages-stamp
+MPI_STAMP      := $(VENV)/.mpi-stamp
 LIBTORCH_BUILD := build/libtorch-only
 # The torch folder of .venv, found without running Python (shell glob at recipe time,
 # after .venv exists). It has a standalone libtorch's layout (include, lib,
@@ -41,6 +42,11 @@ $(STAMP): pyproject.toml Makefile
 $(SYSTEM_STAMP): cpp/install-system-packages.sh
 	./cpp/install-system-packages.sh
 	mkdir -p build && touch $@
+
+# mpi4py, once the system's OpenMPI is there (`mpirun -n N landbc run CONFIG`).
+$(MPI_STAMP): $(STAMP) $(SYSTEM_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[mpi]'
+	touch $@
 
 # The C++ shim: core library, Fortran module, pybind11 module (into landbc/),
 # installed to build/install (landbcConfig.cmake, landbc.pc); then the example
@@ -71,12 +77,12 @@ cpp-libtorch: $(STAMP) $(SYSTEM_STAMP)
 	ctest --test-dir $(LIBTORCH_BUILD) --output-on-failure
 
 # ctest (C ABI, both example hosts, the C ABI again in the Python-free build), then
-# pytest (parity of the C++ core with the Python front is required here, not
-# skipped: LANDBC_REQUIRE_CPP).
-test: cpp cpp-libtorch
+# pytest (parity of the C++ core with the Python front and the MPI runs with real
+# mpirun processes are required here, not skipped: LANDBC_REQUIRE_CPP, _MPI).
+test: cpp cpp-libtorch $(MPI_STAMP)
 	ctest --test-dir $(CPP_BUILD) --output-on-failure
 	ctest --test-dir $(EXAMPLES_BUILD) --output-on-failure
-	LANDBC_REQUIRE_CPP=1 $(PY) -m pytest tests
+	LANDBC_REQUIRE_CPP=1 LANDBC_REQUIRE_MPI=1 $(PY) -m pytest tests
 
 # The C ABI test under AddressSanitizer + LeakSanitizer (a separate, Python-free build).
 check-memory: $(STAMP) $(SYSTEM_STAMP)

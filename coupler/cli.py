@@ -201,9 +201,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         except ConfigError as e:
             given = " ".join(f"--{k} {v}" for k, v in overrides.items())
             raise ConfigError(f"{e} (given on the command line: {given})") from None
-    summary = run(cfg, resume=args.resume, progress=not args.quiet, max_steps=args.max_steps)
-    log.info("output: %s (%d/%d steps)", summary.output, summary.completed_steps,
-             summary.steps_total)  # fmt: skip
+    from .parallel import launched_by_mpi, run_parallel
+
+    # under mpirun/srun with more than one process: one block of the domain per rank
+    go = run_parallel if launched_by_mpi() else run
+    summary = go(cfg, resume=args.resume, progress=not args.quiet, max_steps=args.max_steps)
+    if summary is not None:  # None on MPI ranks other than 0
+        log.info("output: %s (%d/%d steps)", summary.output, summary.completed_steps,
+                 summary.steps_total)  # fmt: skip
     return 0
 
 

@@ -217,11 +217,13 @@ def _load_emulator_api():
 
 
 def run(config: RunConfig, resume: bool = False, progress: bool = True,
-        max_steps: int | None = None) -> RunSummary:  # fmt: skip
+        max_steps: int | None = None, emulator=None) -> RunSummary:  # fmt: skip
     """Run (or continue, with `resume`) the configured emulation.
 
     `max_steps` stops after that many steps in this call, as a batch job with
-    a wall-clock limit would; `resume` continues later.
+    a wall-clock limit would; `resume` continues later. `emulator`: the class
+    that steps (default `BoundaryConditionEmulator`; an MPI run's rank 0 passes
+    `parallel.DistributedEmulator`).
     """
     cfg = config
     t_start = time.perf_counter()
@@ -239,7 +241,7 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
     months = cfg.months
     restart_dir = cfg.restart_path
     extra = _extra_outputs(cfg, cube, grid, win)
-    Emulator = _load_emulator_api()
+    Emulator = emulator or _load_emulator_api()
 
     store: OutputStore | None = None
     emu = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -280,10 +280,20 @@ class BoundaryConditionEmulator:
         return int(y), int(m)
 
     # ------------------------------------------------------------------ step
-    def step(self, forcing: Mapping[str, Any], time: tuple[int, int] | None = None) -> StepResult:
+    def step(
+        self,
+        forcing: Mapping[str, Any],
+        time: tuple[int, int] | None = None,
+        exchange: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
+    ) -> StepResult:
         """Advance one month. `forcing` holds every catalog forcing variable valid at
         `next_time`; if `time` is given it must equal `next_time` (guards against
-        forcing read for the wrong month). On any error the state is unchanged."""
+        forcing read for the wrong month). On any error the state is unchanged.
+
+        A block with halos (`set_halo`) needs `exchange(name, field)`: after each
+        stage it gets the block's new `name` (lu, lc or lai: its whole array) and
+        returns an array whose halo holds the neighbours' new values (MPI: one halo
+        exchange). The block then computes exactly the whole domain's values."""
         stepper = self._require()
         assert self.grid is not None
         nt = self.next_time
@@ -298,9 +308,37 @@ class BoundaryConditionEmulator:
             v.name: validate(v, forcing[v.name], v.shape(*shapes))
             for v in catalog.FORCING_VARIABLES
         }
+        if max(self.halo) == 0:
+            with torch.inference_mode():
+                fields = stepper.step(tensors)
+            return StepResult(nt[0], nt[1], dict(fields), self.grid)
+        if exchange is None:
+            raise InputError(
+                f"exchange: this emulator is a block with halos {self.halo}; step it with "
+                "an exchange function that fills them"
+            )
         with torch.inference_mode():
-            fields = stepper.step(tensors)
+            for stage in stepper.stages():
+                stepper.run_stage(tensors, stage)
+                stepper.fill_halo(stage, exchange(stage, stepper.field(stage)))
+            fields = stepper.outputs()
         return StepResult(nt[0], nt[1], dict(fields), self.grid)
+
+    # --------------------------------------------------------- decomposition
+    @property
+    def halo(self) -> tuple[int, int, int, int]:
+        """Pixels of neighbours' data around the block: (top, bottom, left, right)."""
+        return tuple(int(h) for h in self._require().halo)  # type: ignore[return-value]
+
+    def set_halo(self, halo: tuple[int, int, int, int]) -> None:
+        """Declare the state a block of a decomposed domain (`landbc.coupler.decomposition`):
+        `halo` = (top, bottom, left, right) pixels of the neighbours' data around it, 0
+        where the real domain ends. Cuts must lie on the tile lattice and halos be as
+        wide as the windows reach (the error says how wide)."""
+        try:
+            self._require().set_halo([int(h) for h in halo])
+        except torch.jit.Error as e:
+            raise InputError(f"halo: {_script_message(e)}") from None
 
     # --------------------------------------------------------------- restart
     def state(self) -> dict[str, torch.Tensor]:
@@ -310,23 +348,31 @@ class BoundaryConditionEmulator:
         """Write the full state (statics, priors, time, origin, direction, grid) as
         safetensors, with the dtype and device the nets ran in (`nets_dtype`,
         `nets_device`; the C++ front writes the same bytes)."""
-        stepper = self._require()
+        self._require()
         assert self.grid is not None
+        return self.write_restart(path, self.state(), self.grid)
+
+    def write_restart(
+        self, path: str | Path, state: Mapping[str, torch.Tensor], grid: Grid
+    ) -> Path:
+        """Write `state` on `grid` as this emulator's restart: the state of a whole
+        domain assembled from its blocks (MPI) is written like one emulator's."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fn = bundle_mod.stepper_file(self._direction or "forward")
+        year, month = (int(x) for x in state["time"])
         meta = {
             "format": RESTART_FORMAT,
             "version": RESTART_VERSION,
             "bundle": self.manifest["name"],
             "stepper_sha256": self.manifest["files"][fn],
             "direction": self._direction or "",
-            "grid": json.dumps(self.grid.to_dict()),
-            "time": "{:04d}-{:02d}".format(*self.time),
+            "grid": json.dumps(grid.to_dict()),
+            "time": f"{year:04d}-{month:02d}",
             "nets_dtype": _dtype_name(self.dtype),
             "nets_device": _device_name(self.device),
         }
-        safetensors.save(path, dict(stepper.get_state()), meta)
+        safetensors.save(path, dict(state), meta)
         return path
 
     @classmethod
@@ -342,8 +388,10 @@ class BoundaryConditionEmulator:
         emu.load_restart(restart_path)
         return emu
 
-    def load_restart(self, path: str | Path) -> None:
-        """Continue from a restart file written by either front. Every tensor is checked
+    def load_restart(self, path: str | Path, window: tuple[slice, slice] | None = None) -> None:
+        """Continue from a restart file written by either front; with `window` (rows,
+        cols of the restart's grid), from that part of it only: a rank's block and
+        halo, whatever the rank count that wrote it. Every tensor is checked
         by value as `initialise` checks its inputs (`validate`: shape on the restart's
         grid, finite, valid range, class codes), and its dtype; time, direction, origin
         and grid must agree with each other and the grid with the bundle. A restart of
@@ -352,6 +400,8 @@ class BoundaryConditionEmulator:
         to an uninterrupted run). On any error the emulator is left exactly as it was."""
         path = Path(path)
         direction, grid, state, nets = self._read_restart(path)
+        if window is not None:
+            grid, state = _crop_state(grid, state, window)
         if self._stepper is not None and self._direction == direction:
             stepper = self._stepper
         else:  # load the other direction aside; the current one stays until the commit
@@ -467,6 +517,25 @@ class BoundaryConditionEmulator:
                 f"{meta['grid']}), found {origin}"
             )
         return direction, grid, state, nets
+
+
+def _crop_state(
+    grid: Grid, state: dict[str, torch.Tensor], window: tuple[slice, slice]
+) -> tuple[Grid, dict[str, torch.Tensor]]:
+    rows, cols = window
+    try:
+        sub = grid.window(rows.start, rows.stop, cols.start, cols.stop)
+    except ValueError as e:
+        raise InputError(f"window: {e}") from None
+    out = {n: t if n in RESTART_COORDS else t[..., rows, cols].clone() for n, t in state.items()}
+    out["origin"] = torch.tensor(sub.origin, dtype=torch.int64)
+    return sub, out
+
+
+def _script_message(e: torch.jit.Error) -> str:
+    """The message a TorchScript `raise ValueError(...)` carried, without the traceback."""
+    text = str(e).strip().splitlines()
+    return text[-1].split("Error: ", 1)[-1] if text else ""
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
