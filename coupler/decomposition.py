@@ -4,9 +4,9 @@ A run's domain is cut into `py × px` blocks, one per rank. Every cut lies on th
 stepper's tile lattice (global multiples of the stride), so a block plus a halo
 of its neighbours' data computes bit for bit the whole domain's values
 (`emulator/tiling.py`). Blocks get whole lattice cells, as evenly as the cells
-allow. A halo is as wide as the windows next to a cut reach (the margin widened
-to the nets' multiple of 16), rounded up to whole coarse cells so that a block's
-array is whole coarse cells; sides on the real domain edge have none.
+allow. A halo is as wide as the windows next to a cut reach (`tiling.halo_width`:
+the margin widened to the nets' multiple of 16, in whole coarse cells); sides on
+the real domain edge have none.
 
 `overlaps` says which pixels each rank sends to each other rank to fill the
 halos: every rectangle where one rank's block meets another's halo, corners
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from landbc.emulator.tiling import halo_width  # noqa: F401  (re-exported: the halo a cut needs)
 
 
 class DecompositionError(ValueError):
@@ -52,18 +54,6 @@ class Block:
         ny = self.window_rows[1] - self.window_rows[0]
         nx = self.window_cols[1] - self.window_cols[0]
         return slice(t, ny - b), slice(left, nx - r)
-
-
-def halo_width(stride: int, margin: int, multiple: int, coarse_factor: int) -> int:
-    """The widest reach of a window beyond a lattice cut (either side, any cut),
-    rounded up to whole coarse cells."""
-    reach = 0
-    for k in range(multiple):  # the pattern repeats every `multiple` lattice cells
-        cut = k * stride
-        below = cut - ((cut - margin) // multiple) * multiple
-        above = -((-(cut + margin)) // multiple) * multiple - cut
-        reach = max(reach, below, above)
-    return -(-reach // coarse_factor) * coarse_factor
 
 
 def process_grid(n: int, ny: int, nx: int) -> tuple[int, int]:

@@ -42,7 +42,7 @@ from landbc.emulator import catalog
 from landbc.emulator.api import BoundaryConditionEmulator, InputError, StepResult, validate
 from landbc.emulator.grid import Grid, coarse_window
 
-from .decomposition import Block, decompose, halo_width, local, overlaps
+from .decomposition import Block, decompose, local, overlaps
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,9 @@ class _Block:
         self.emu._load(direction)  # the stepper, for its lattice
         t = self.emu._stepper
         assert t is not None
-        stride, margin, multiple = int(t.stride), int(t.margin), int(t.net_multiple)
-        halo = halo_width(stride, margin, multiple, grid.coarse_factor)
-        self.blocks = decompose(grid.shape, grid.origin, self.comm.size, stride, halo)
+        self.blocks = decompose(
+            grid.shape, grid.origin, self.comm.size, int(t.stride), int(t.halo_width())
+        )
         self.grid = grid
 
     def initialise(self, static, priors, year: int, month: int, direction: str) -> None:

@@ -283,6 +283,11 @@ class Stepper(nn.Module):
         self.stages_done = 0
 
     @torch.jit.export
+    def halo_width(self) -> int:
+        """The halo (px) a block of a decomposed domain needs on each cut side."""
+        return tiling.halo_width(self.stride, self.margin, self.net_multiple, self.coarse_factor)
+
+    @torch.jit.export
     def tile_windows(self) -> list[list[int]]:
         """The land tiles a step runs, [core r0, r1, c0, c1, window r0, r1, c0, c1]."""
         return self.tiles

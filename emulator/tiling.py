@@ -73,6 +73,19 @@ def plan_axis(
     return out
 
 
+def halo_width(stride: int, margin: int, multiple: int, coarse_factor: int) -> int:
+    """The halo a block needs on a cut side: the widest reach of a window beyond
+    any lattice cut (either side), in whole coarse cells so that a block's array
+    is whole coarse cells. The reach repeats every `multiple` lattice cells."""
+    reach = 0
+    for k in range(multiple):
+        cut = k * stride
+        below = cut - ((cut - margin) // multiple) * multiple
+        above = -((-(cut + margin)) // multiple) * multiple - cut
+        reach = max(reach, max(below, above))
+    return -((-reach) // coarse_factor) * coarse_factor
+
+
 def plan_tiles(
     land_mask: Tensor,
     start_row: int,

@@ -142,6 +142,26 @@ int landbc_next_time(const landbc_emulator* h, int* year, int* month);
 /* Direction of the initialised (or restarted) run: +1 forward, -1 backward. */
 int landbc_direction(const landbc_emulator* h, int* direction);
 
+/* A block of a decomposed domain (one MPI rank's), after landbc_initialise or
+ * landbc_load_restart on the block's array: the block and a halo of its
+ * neighbours' data. Cuts lie on the tile lattice (multiples of `stride` in
+ * global pixel indices) and each cut side has a halo of `width` px
+ * (landbc_halo_width); sides on the real domain edge have none. A step is then
+ * run stage by stage: for index 0 .. landbc_stage_count - 1, landbc_run_stage
+ * computes the block's new `field` (lu, lc or lai); the host sends its block's
+ * strips of it to the neighbours (landbc_get_prior gives the whole array) and
+ * writes theirs into its halo (landbc_fill_halo, the whole array, its block
+ * ignored). After the last stage the month is complete (landbc_get_field,
+ * landbc_time). The block then holds exactly the whole domain's values.
+ * landbc_step refuses a block with halos. */
+int landbc_halo_width(const landbc_emulator* h, int* stride, int* width);
+int landbc_set_halo(landbc_emulator* h, int top, int bottom, int left, int right);
+int landbc_stage_count(const landbc_emulator* h, int* count);
+int landbc_run_stage(landbc_emulator* h, int index, char* field, size_t field_len);
+int landbc_get_prior(landbc_emulator* h, const char* name, void* buffer, int dtype, int64_t count);
+int landbc_fill_halo(landbc_emulator* h, const char* name, const void* data, int dtype,
+                     int64_t count);
+
 /* Restart files: safetensors with the statics, priors, time, origin and
  * direction; the same format as the Python API (either reads the other's).
  * Writing is atomic (temporary file, then rename). Loading replaces the grid,

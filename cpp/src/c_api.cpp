@@ -281,16 +281,84 @@ int landbc_initialise(landbc_emulator* handle, int year, int month, const char* 
   });
 }
 
+// The forcing bound for the next step, on the emulator's grid.
+static landbc::TensorMap bound_forcing(const landbc_emulator& h) {
+  landbc::TensorMap forcing = bound_of_role(h, "forcing");
+  for (const auto& [name, on_host] : h.host_bound)  // host_bound is empty without a host grid
+    forcing[name] = h.host->forcing_from_host(h.emu.variable(name), on_host, h.emu.grid());
+  return forcing;
+}
+
 int landbc_step(landbc_emulator* handle, int* year, int* month) {
   return guarded([&] {
     landbc_emulator& h = live(handle, "landbc_step");
-    landbc::TensorMap forcing = bound_of_role(h, "forcing");
-    for (const auto& [name, on_host] : h.host_bound)  // host_bound is empty without a host grid
-      forcing[name] = h.host->forcing_from_host(h.emu.variable(name), on_host, h.emu.grid());
-    h.outputs = h.emu.step(forcing);
+    h.outputs = h.emu.step(bound_forcing(h));
     const auto [y, m] = h.emu.time();
     if (year) *year = y;
     if (month) *month = m;
+  });
+}
+
+// -- a block of a decomposed domain (MPI)
+
+int landbc_halo_width(const landbc_emulator* handle, int* stride, int* width) {
+  return guarded([&] {
+    const landbc_emulator& h = live(handle, "landbc_halo_width");
+    require_arg(stride && width, "stride, width: expected pointers, found NULL");
+    *stride = static_cast<int>(h.emu.stride());
+    *width = static_cast<int>(h.emu.halo_width());
+  });
+}
+
+int landbc_set_halo(landbc_emulator* handle, int top, int bottom, int left, int right) {
+  return guarded([&] { live(handle, "landbc_set_halo").emu.set_halo(top, bottom, left, right); });
+}
+
+int landbc_stage_count(const landbc_emulator* handle, int* count) {
+  return guarded([&] {
+    const landbc_emulator& h = live(handle, "landbc_stage_count");
+    require_arg(count != nullptr, "count: expected a pointer, found NULL");
+    *count = static_cast<int>(h.emu.stages().size());
+  });
+}
+
+int landbc_run_stage(landbc_emulator* handle, int index, char* field, size_t field_len) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_run_stage");
+    const auto stages = h.emu.stages();
+    require_arg(index >= 0 && index < static_cast<int>(stages.size()),
+                "index: expected 0.." + std::to_string(stages.size() - 1) + ", found " +
+                    std::to_string(index));
+    copy_string(stages[index], field, field_len, "landbc_run_stage");
+    h.emu.run_stage(bound_forcing(h), stages[index]);
+    if (index + 1 == static_cast<int>(stages.size())) h.outputs = h.emu.outputs();
+  });
+}
+
+int landbc_get_prior(landbc_emulator* handle, const char* name_c, void* buffer, int dtype,
+                     int64_t count) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_get_prior");
+    const std::string name = str(name_c, "name");
+    const torch::Tensor t = h.emu.field(name);
+    require_arg(buffer != nullptr, name + ": buffer is NULL");
+    require_arg(count == t.numel(), name + ": count expected " + std::to_string(t.numel()) +
+                                        " elements, found " + std::to_string(count));
+    torch::from_blob(buffer, t.sizes(), torch::TensorOptions().dtype(scalar_type(dtype))).copy_(t);
+  });
+}
+
+int landbc_fill_halo(landbc_emulator* handle, const char* name_c, const void* data, int dtype,
+                     int64_t count) {
+  return guarded([&] {
+    landbc_emulator& h = live(handle, "landbc_fill_halo");
+    const std::string name = str(name_c, "name");
+    const torch::Tensor t = h.emu.field(name);
+    require_arg(data != nullptr, name + ": data is NULL");
+    require_arg(count == t.numel(), name + ": count expected " + std::to_string(t.numel()) +
+                                        " elements, found " + std::to_string(count));
+    h.emu.fill_halo(name, torch::from_blob(const_cast<void*>(data), t.sizes(),
+                                           torch::TensorOptions().dtype(scalar_type(dtype))));
   });
 }
 

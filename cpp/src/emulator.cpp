@@ -47,9 +47,12 @@ std::string num_str(double x) {
   return buf;
 }
 
-// The message of a TorchScript exception without its interpreter traceback.
-std::string script_error(const c10::Error& e) {
-  std::string msg = e.what_without_backtrace();
+// The message of a TorchScript exception without its interpreter traceback: a
+// `raise` in the stepper arrives as torch::jit::JITException (a std::runtime_error),
+// an operator's failure as c10::Error.
+std::string script_error(const std::exception& e) {
+  const auto* op = dynamic_cast<const c10::Error*>(&e);
+  std::string msg = op ? op->what_without_backtrace() : e.what();
   const auto pos = msg.rfind("Error: ");
   if (pos != std::string::npos) msg = msg.substr(pos + 7);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
@@ -352,9 +355,8 @@ torch::jit::Module& Emulator::Impl::stepper(const std::string& d) {
   try {
     std::istringstream stream(data);
     m = torch::jit::load(stream, device);
-  } catch (const c10::Error& e) {
-    throw Error(Status::bundle,
-                "bundle " + dir + ": cannot load " + fn + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Error(Status::bundle, "bundle " + dir + ": cannot load " + fn + ": " + script_error(e));
   }
   const auto mismatch = [&](const std::string& what, const std::string& in_file,
                             const std::string& in_manifest) {
@@ -469,7 +471,7 @@ void Emulator::initialise(const Grid& grid, const TensorMap& statics, const Tens
   torch::jit::Module& m = impl_->stepper(direction);
   try {
     m.get_method("init")({s, p, year, month, grid.origin_row, grid.origin_col});
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
     throw Error(Status::argument, "initialise: " + script_error(e));
   }
   impl_->current = &m;
@@ -510,6 +512,11 @@ TensorMap Emulator::outputs() const {
 
 TensorMap Emulator::step(const TensorMap& forcing) {
   torch::jit::Module& m = impl_->require();
+  for (const int64_t h : m.attr("halo").toIntList())
+    if (h > 0)
+      throw Error(Status::state,
+                  "step: this state is a block with halos; run its stages with halo exchanges "
+                  "between them (run_stage, fill_halo) instead");
   impl_->check_names("forcing", forcing, "forcing");
   TensorMap valid;
   for (const auto* v : variables("forcing"))
@@ -517,9 +524,66 @@ TensorMap Emulator::step(const TensorMap& forcing) {
   c10::InferenceMode guard;  // as the Python front's torch.inference_mode()
   try {
     return from_ivalue(m.get_method("step")({to_dict(valid)}));
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
     throw Error(Status::internal, "step: " + script_error(e));
   }
+}
+
+// -- blocks of a decomposed domain: the stepper's own checks and messages
+int64_t Emulator::stride() const { return impl_->require().attr("stride").toInt(); }
+
+int64_t Emulator::halo_width() const {
+  return impl_->require().get_method("halo_width")({}).toInt();
+}
+
+void Emulator::set_halo(int64_t top, int64_t bottom, int64_t left, int64_t right) {
+  torch::jit::Module& m = impl_->require();
+  try {
+    m.get_method("set_halo")({c10::List<int64_t>({top, bottom, left, right})});
+  } catch (const std::exception& e) {
+    throw Error(Status::argument, "halo: " + script_error(e));
+  }
+}
+
+std::vector<std::string> Emulator::stages() const {
+  std::vector<std::string> out;
+  for (const auto& s : impl_->require().get_method("stages")({}).toListRef())
+    out.push_back(s.toStringRef());
+  return out;
+}
+
+void Emulator::run_stage(const TensorMap& forcing, const std::string& stage) {
+  torch::jit::Module& m = impl_->require();
+  impl_->check_names("forcing", forcing, "forcing");
+  TensorMap valid;
+  for (const auto* v : variables("forcing"))
+    valid[v->name] = validate(*v, forcing.at(v->name), impl_->grid);
+  const auto order = stages();
+  const int done = static_cast<int>(m.attr("stages_done").toInt());
+  if (done >= static_cast<int>(order.size()) || order[done] != stage)
+    throw Error(Status::argument, "stage: '" + stage + "' is out of order: the next stage is '" +
+                                      (done < static_cast<int>(order.size()) ? order[done] : "") +
+                                      "'");
+  c10::InferenceMode guard;
+  try {
+    m.get_method("run_stage")({to_dict(valid), stage});
+  } catch (const std::exception& e) {
+    throw Error(Status::internal, "stage " + stage + ": " + script_error(e));
+  }
+}
+
+torch::Tensor Emulator::field(const std::string& name) const {
+  if (name != "lu" && name != "lc" && name != "lai")
+    throw Error(Status::argument, "field: expected lu, lc or lai, found '" + name + "'");
+  return impl_->require().get_method("field")({name}).toTensor();
+}
+
+void Emulator::fill_halo(const std::string& name, const torch::Tensor& value) {
+  field(name);  // lu, lc or lai
+  // checked as a prior is (shape, finite, range, class codes)
+  const torch::Tensor valid = validate(variable(name), value, impl_->grid);
+  c10::InferenceMode guard;
+  impl_->require().get_method("fill_halo")({name, valid});
 }
 
 void Emulator::save_restart(const std::string& path) const {
@@ -641,7 +705,7 @@ void Emulator::load_restart(const std::string& path) {
   try {
     // set_state checks everything before it assigns anything (a transaction)
     m.get_method("set_state")({to_dict(state)});
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
     throw bad(script_error(e));
   }
   impl_->current = &m;

@@ -118,6 +118,19 @@ class Emulator {
   // fields (lu, lc, lai and the derived IFS fields) on the device.
   TensorMap step(const TensorMap& forcing);
 
+  // -- a block of a decomposed domain (MPI): the state is the block and a halo of
+  // its neighbours' data (emulator/stepper.py, set_halo). Its steps run stage by
+  // stage, the host filling the halo of each stage's field from the neighbours.
+  int64_t stride() const;      // the tile lattice step (px): cuts lie on its multiples
+  int64_t halo_width() const;  // the halo (px) a cut side needs
+  void set_halo(int64_t top, int64_t bottom, int64_t left, int64_t right);
+  std::vector<std::string> stages() const;  // of the next step: lu, lc, lai or lai
+  // Runs `stage` (in order) on the block; after the last one the month is done
+  // and outputs() holds it. Forcing as for step().
+  void run_stage(const TensorMap& forcing, const std::string& stage);
+  torch::Tensor field(const std::string& name) const;  // lu, lc or lai: the whole array
+  void fill_halo(const std::string& name, const torch::Tensor& field);
+
   // -- restarts (safetensors, the format of the Python API)
   void save_restart(const std::string& path) const;
   void load_restart(const std::string& path);
