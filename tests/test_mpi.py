@@ -178,3 +178,36 @@ def test_block_api_refuses_bad_halos_and_steps_without_exchange(tiny_bundle, tin
     with pytest.raises(InputError, match="exchange"):
         emu.step(cube.forcing(2001, 1, b.window))
     assert emu.time == (2000, 12)
+
+
+# --- the Fortran host on MPI ranks --------------------------------------------------------
+
+
+def test_fortran_mpi_host_one_and_four_ranks_print_the_python_numbers(
+    tiny_cube, tiny_bundle, tmp_path
+):
+    """cpp/examples/host_mpi.f90 over the C ABI: each rank a block, halos exchanged with
+    MPI between the stages; 1 and 4 ranks print the same text, the Python API's numbers."""
+    from cabi import missing_cpp
+    from test_cpp_hosts import EXAMPLES, assert_same_numbers
+
+    from landbc.coupler.hostfiles import parse_host_output, python_domain_means, write_host_inputs
+
+    _require_mpi()
+    exe = EXAMPLES / "landbc_host_mpi_f"
+    if not exe.is_file():
+        missing_cpp(f"{exe} is not built; run `make test` (it builds the example hosts)")
+    inputs = write_host_inputs(tiny_cube, tmp_path / "inputs", tiny_bundle, start=(2000, 12),
+                               nsteps=14, direction="forward", restart_step=0)  # fmt: skip
+    text = {}
+    for ranks in (1, 4):
+        cmd = ["mpirun", "-n", str(ranks), "--oversubscribe", "-x", "OMP_NUM_THREADS"]
+        if os.geteuid() == 0:
+            cmd.append("--allow-run-as-root")
+        done = subprocess.run([*cmd, str(exe), str(inputs)], capture_output=True, text=True,
+                              timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        text[ranks] = done.stdout
+    assert text[1] == text[4]
+    assert text[1].splitlines()[-1] == "done 14 steps"
+    assert_same_numbers(parse_host_output(text[4]), python_domain_means(inputs))

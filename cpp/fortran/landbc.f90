@@ -439,6 +439,80 @@ module landbc
     end function
   end interface
 
+  ! --- a block of a decomposed domain (MPI; landbc.h, landbc_set_halo) ---------------------
+  ! Fortran counts stages from 1 (the C ABI from 0); arrays are (nx, ny) of the block's array.
+  public :: landbc_halo_width_c, landbc_set_halo_c, landbc_stage_count_c, landbc_run_stage_c, &
+            landbc_get_prior_c, landbc_fill_halo_c
+  public :: landbc_halo_width, landbc_set_halo, landbc_stage_count, landbc_run_stage, &
+            landbc_get_prior, landbc_fill_halo
+
+  !> The block's current lu / lc (integer(c_int8_t)) or lai (real(c_float)), whole array.
+  interface landbc_get_prior
+    module procedure get_prior_f32_2d, get_prior_i8_2d
+  end interface
+  !> The neighbours' values of lu / lc / lai in the block's halo (the whole array; its
+  !> block is ignored).
+  interface landbc_fill_halo
+    module procedure fill_halo_f32_2d, fill_halo_i8_2d
+  end interface
+
+  interface
+    function landbc_halo_width_c(h, stride, width) bind(C, name="landbc_halo_width") &
+        result(status)
+      import :: c_ptr, c_int
+      type(c_ptr), value :: h
+      integer(c_int), intent(out) :: stride, width
+      integer(c_int) :: status
+    end function
+
+    function landbc_set_halo_c(h, top, bottom, left, right) bind(C, name="landbc_set_halo") &
+        result(status)
+      import :: c_ptr, c_int
+      type(c_ptr), value :: h
+      integer(c_int), value :: top, bottom, left, right
+      integer(c_int) :: status
+    end function
+
+    function landbc_stage_count_c(h, count) bind(C, name="landbc_stage_count") result(status)
+      import :: c_ptr, c_int
+      type(c_ptr), value :: h
+      integer(c_int), intent(out) :: count
+      integer(c_int) :: status
+    end function
+
+    function landbc_run_stage_c(h, index, field, field_len) bind(C, name="landbc_run_stage") &
+        result(status)
+      import :: c_ptr, c_int, c_char, c_size_t
+      type(c_ptr), value :: h
+      integer(c_int), value :: index
+      character(kind=c_char), dimension(*), intent(out) :: field
+      integer(c_size_t), value :: field_len
+      integer(c_int) :: status
+    end function
+
+    function landbc_get_prior_c(h, name, buffer, dtype, count) &
+        bind(C, name="landbc_get_prior") result(status)
+      import :: c_ptr, c_char, c_int, c_int64_t
+      type(c_ptr), value :: h
+      character(kind=c_char), dimension(*), intent(in) :: name
+      type(c_ptr), value :: buffer
+      integer(c_int), value :: dtype
+      integer(c_int64_t), value :: count
+      integer(c_int) :: status
+    end function
+
+    function landbc_fill_halo_c(h, name, data, dtype, count) &
+        bind(C, name="landbc_fill_halo") result(status)
+      import :: c_ptr, c_char, c_int, c_int64_t
+      type(c_ptr), value :: h
+      character(kind=c_char), dimension(*), intent(in) :: name
+      type(c_ptr), value :: data
+      integer(c_int), value :: dtype
+      integer(c_int64_t), value :: count
+      integer(c_int) :: status
+    end function
+  end interface
+
 contains
 
   ! --- strings -----------------------------------------------------------------------------
@@ -1088,6 +1162,83 @@ contains
     integer(c_int) :: status
     status = track(landbc_coupling_step_c(c_str(calendar), dt_seconds, c_str(direction), &
                                           year, month, day, seconds_of_day, events))
+  end function
+
+  ! --- a block of a decomposed domain ------------------------------------------------------
+
+  !> The tile lattice step (cuts lie on its global multiples) and the halo (px) a cut
+  !> side needs; any time after landbc_open.
+  function landbc_halo_width(handle, stride, width) result(status)
+    type(c_ptr), intent(in) :: handle
+    integer(c_int), intent(out) :: stride, width
+    integer(c_int) :: status
+    status = track(landbc_halo_width_c(handle, stride, width))
+  end function
+
+  !> Declare the state a block: halo pixels on its top, bottom, left and right sides.
+  function landbc_set_halo(handle, top, bottom, left, right) result(status)
+    type(c_ptr), intent(in) :: handle
+    integer(c_int), intent(in) :: top, bottom, left, right
+    integer(c_int) :: status
+    status = track(landbc_set_halo_c(handle, top, bottom, left, right))
+  end function
+
+  !> Stages of the next step (3 entering a new year: lu, lc, lai; else 1: lai).
+  function landbc_stage_count(handle, count) result(status)
+    type(c_ptr), intent(in) :: handle
+    integer(c_int), intent(out) :: count
+    integer(c_int) :: status
+    status = track(landbc_stage_count_c(handle, count))
+  end function
+
+  !> Run stage `stage` (1-based, in order); `field` names what it made (lu, lc, lai),
+  !> whose halo the host then fills from its neighbours.
+  function landbc_run_stage(handle, stage, field) result(status)
+    type(c_ptr), intent(in) :: handle
+    integer(c_int), intent(in) :: stage
+    character(len=:), allocatable, intent(out) :: field
+    integer(c_int) :: status
+    character(kind=c_char) :: buf(NAME_BUFLEN)
+    field = ''
+    status = track(landbc_run_stage_c(handle, stage - 1, buf, int(NAME_BUFLEN, c_size_t)))
+    if (status /= LANDBC_OK) return
+    field = buffer_str(buf)
+  end function
+
+  function get_prior_f32_2d(handle, name, array) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name
+    real(c_float), intent(inout), contiguous, target :: array(:, :)
+    integer(c_int) :: status
+    status = track(landbc_get_prior_c(handle, c_str(name), c_loc(array), LANDBC_FLOAT32, &
+                                      size(array, kind=c_int64_t)))
+  end function
+
+  function get_prior_i8_2d(handle, name, array) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name
+    integer(c_int8_t), intent(inout), contiguous, target :: array(:, :)
+    integer(c_int) :: status
+    status = track(landbc_get_prior_c(handle, c_str(name), c_loc(array), LANDBC_UINT8, &
+                                      size(array, kind=c_int64_t)))
+  end function
+
+  function fill_halo_f32_2d(handle, name, array) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name
+    real(c_float), intent(in), contiguous, target :: array(:, :)
+    integer(c_int) :: status
+    status = track(landbc_fill_halo_c(handle, c_str(name), c_loc(array), LANDBC_FLOAT32, &
+                                      size(array, kind=c_int64_t)))
+  end function
+
+  function fill_halo_i8_2d(handle, name, array) result(status)
+    type(c_ptr), intent(in) :: handle
+    character(len=*), intent(in) :: name
+    integer(c_int8_t), intent(in), contiguous, target :: array(:, :)
+    integer(c_int) :: status
+    status = track(landbc_fill_halo_c(handle, c_str(name), c_loc(array), LANDBC_UINT8, &
+                                      size(array, kind=c_int64_t)))
   end function
 
 end module landbc

@@ -146,7 +146,8 @@ int landbc_direction(const landbc_emulator* h, int* direction);
  * landbc_load_restart on the block's array: the block and a halo of its
  * neighbours' data. Cuts lie on the tile lattice (multiples of `stride` in
  * global pixel indices) and each cut side has a halo of `width` px
- * (landbc_halo_width); sides on the real domain edge have none. A step is then
+ * (landbc_halo_width, any time after landbc_open: a host decomposes its domain
+ * before it initialises its block); sides on the real domain edge have none. A step is then
  * run stage by stage: for index 0 .. landbc_stage_count - 1, landbc_run_stage
  * computes the block's new `field` (lu, lc or lai); the host sends its block's
  * strips of it to the neighbours (landbc_get_prior gives the whole array) and

@@ -530,10 +530,20 @@ TensorMap Emulator::step(const TensorMap& forcing) {
 }
 
 // -- blocks of a decomposed domain: the stepper's own checks and messages
-int64_t Emulator::stride() const { return impl_->require().attr("stride").toInt(); }
+// The tile lattice is the same in both directions: a host decomposing its domain
+// asks before initialise, and then the bundle's first stepper is loaded for it.
+int64_t Emulator::stride() const {
+  auto& m = impl_->current ? *impl_->current : impl_->stepper(directions().front());
+  return m.attr("stride").toInt();
+}
 
 int64_t Emulator::halo_width() const {
-  return impl_->require().get_method("halo_width")({}).toInt();
+  auto& m = impl_->current ? *impl_->current : impl_->stepper(directions().front());
+  if (!m.find_method("halo_width"))
+    throw Error(Status::bundle, "bundle " + impl_->dir +
+                                    ": its steppers predate decomposed domains (no halo_width); "
+                                    "re-export it with `landbc export`");
+  return m.get_method("halo_width")({}).toInt();
 }
 
 void Emulator::set_halo(int64_t top, int64_t bottom, int64_t left, int64_t right) {

@@ -121,7 +121,8 @@ class Emulator {
   // -- a block of a decomposed domain (MPI): the state is the block and a halo of
   // its neighbours' data (emulator/stepper.py, set_halo). Its steps run stage by
   // stage, the host filling the halo of each stage's field from the neighbours.
-  int64_t stride() const;      // the tile lattice step (px): cuts lie on its multiples
+  int64_t stride() const;      // the tile lattice step (px): cuts lie on its multiples;
+                               // both known before initialise (to decompose a domain)
   int64_t halo_width() const;  // the halo (px) a cut side needs
   void set_halo(int64_t top, int64_t bottom, int64_t left, int64_t right);
   std::vector<std::string> stages() const;  // of the next step: lu, lc, lai or lai
