@@ -260,13 +260,14 @@ module landbc
       integer(c_int) :: status
     end function
 
-    function landbc_variable_shape_c(h, name, ndim, shape) &
+    function landbc_variable_shape_c(h, name, ndim, shape, capacity) &
         bind(C, name="landbc_variable_shape") result(status)
       import :: c_ptr, c_char, c_int, c_int64_t
       type(c_ptr), value :: h
       character(kind=c_char), dimension(*), intent(in) :: name
       integer(c_int), intent(out) :: ndim
-      integer(c_int64_t), dimension(3), intent(out) :: shape
+      integer(c_int64_t), dimension(*), intent(out) :: shape
+      integer(c_int), value :: capacity
       integer(c_int) :: status
     end function
 
@@ -792,7 +793,7 @@ contains
     integer(c_int) :: ndim
     integer(c_int64_t) :: cshape(3)
     character(len=24) :: want, got
-    status = track(landbc_variable_shape_c(handle, c_str(name), ndim, cshape))
+    status = track(landbc_variable_shape_c(handle, c_str(name), ndim, cshape, 3_c_int))
     if (status /= LANDBC_OK) return
     if (ndim /= size(fshape)) then
       write (want, '(i0)') ndim
@@ -1111,7 +1112,7 @@ contains
     integer(c_int) :: status
     integer(c_int64_t) :: cshape(3)
     shape = 1
-    status = track(landbc_variable_shape_c(handle, c_str(name), ndim, cshape))
+    status = track(landbc_variable_shape_c(handle, c_str(name), ndim, cshape, 3_c_int))
     if (status == LANDBC_OK) shape(1:ndim) = cshape(ndim:1:-1)
   end function
 

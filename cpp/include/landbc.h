@@ -217,8 +217,11 @@ int landbc_variable_name(const landbc_emulator* h, int role, int index, char* bu
 int landbc_variable_units(const landbc_emulator* h, const char* name, char* buf, size_t buflen);
 /* Native dtype (LANDBC_UINT8 for class codes, LANDBC_FLOAT32 otherwise). */
 int landbc_variable_dtype(const landbc_emulator* h, const char* name, int* dtype);
-/* Expected shape on the current grid; shape must hold 3 entries. */
-int landbc_variable_shape(const landbc_emulator* h, const char* name, int* ndim, int64_t* shape);
+/* Expected shape on the current grid into shape[0 .. ndim-1]; `capacity` is the
+ * number of entries shape holds (3 suffice for every variable): fewer than the
+ * variable's rank is LANDBC_ERR_ARGUMENT, with nothing written. */
+int landbc_variable_shape(const landbc_emulator* h, const char* name, int* ndim, int64_t* shape,
+                          int capacity);
 
 /* ---------------------------------------------------------------------------
  * Calendars and LAI interpolation (no handle, no bundle, no libtorch involved)

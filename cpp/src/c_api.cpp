@@ -497,12 +497,15 @@ int landbc_variable_dtype(const landbc_emulator* handle, const char* name, int* 
 }
 
 int landbc_variable_shape(const landbc_emulator* handle, const char* name, int* ndim,
-                          int64_t* shape) {
+                          int64_t* shape, int capacity) {
   return guarded([&] {
     const landbc_emulator& h = live(handle, "landbc_variable_shape");
     const auto& var = h.emu.variable(str(name, "name"));
     require_arg(ndim && shape, "ndim, shape: expected pointers, found NULL");
     const auto s = var.shape(grid_of(h, "landbc_variable_shape"));
+    require_arg(capacity >= static_cast<int>(s.size()),
+                var.name + ": shape holds " + std::to_string(capacity) + " entries, the rank is " +
+                    std::to_string(s.size()));
     *ndim = static_cast<int>(s.size());
     for (size_t i = 0; i < s.size(); ++i) shape[i] = s[i];
   });

@@ -525,16 +525,21 @@ int main(int argc, char** argv) {
     CHECK(ny == NY && nx == NX && cny == CNY && cnx == CNX);
     int nd = -1;
     int64_t s[3] = {-1, -1, -1};
-    EXPECT_OK(landbc_variable_shape(h, "t2m", &nd, s));
+    EXPECT_OK(landbc_variable_shape(h, "t2m", &nd, s, 3));
     CHECK(nd == 2 && s[0] == CNY && s[1] == CNX);
-    EXPECT_OK(landbc_variable_shape(h, "luh2_frac", &nd, s));
+    EXPECT_OK(landbc_variable_shape(h, "luh2_frac", &nd, s, 3));
     CHECK(nd == 3 && s[0] == NLUH2 && s[1] == CNY && s[2] == CNX);
-    EXPECT_OK(landbc_variable_shape(h, "co2", &nd, s));
+    EXPECT_OK(landbc_variable_shape(h, "co2", &nd, s, 3));
     CHECK(nd == 0);
-    EXPECT_OK(landbc_variable_shape(h, "lai", &nd, s));
+    EXPECT_OK(landbc_variable_shape(h, "lai", &nd, s, 3));
     CHECK(nd == 2 && s[0] == NY && s[1] == NX);
-    EXPECT_OK(landbc_variable_shape(h, "cvh", &nd, s));
+    EXPECT_OK(landbc_variable_shape(h, "cvh", &nd, s, 3));
     CHECK(nd == 2 && s[0] == NY && s[1] == NX);
+    /* a shape buffer too small for the rank: refused, nothing written */
+    int64_t two[2] = {-7, -7};
+    EXPECT_STATUS(landbc_variable_shape(h, "luh2_frac", &nd, two, 2), LANDBC_ERR_ARGUMENT);
+    EXPECT_MSG("rank is 3");
+    CHECK(two[0] == -7 && two[1] == -7);
   }
   group_end();
 
@@ -928,7 +933,7 @@ int main(int argc, char** argv) {
     EXPECT_STATUS(landbc_variable_units(h, "t2", buf, sizeof buf), LANDBC_ERR_ARGUMENT);
     EXPECT_MSG("t2");
     EXPECT_STATUS(landbc_variable_dtype(h, "t2", &dtype), LANDBC_ERR_ARGUMENT);
-    EXPECT_STATUS(landbc_variable_shape(h, "t2", &nd, s), LANDBC_ERR_ARGUMENT);
+    EXPECT_STATUS(landbc_variable_shape(h, "t2", &nd, s, 3), LANDBC_ERR_ARGUMENT);
     EXPECT_STATUS(landbc_variable_dtype(h, NULL, &dtype), LANDBC_ERR_ARGUMENT);
 
     CHECK(time_is(h, 2001, 4));
