@@ -1,5 +1,5 @@
 # landbc: `make demo`, `make test`, `make bench`, `make evaluate`, `make realcase`,
-# `make check-memory`, `make seam-curve`.
+# `make check-memory`, `make seam-curve`, `make fuzz`, `make soak`.
 # Each target bootstraps .venv first; `cpp` builds the C++ shim (CMake, against the
 # torch of .venv) after installing the Debian packages it needs; `cpp-libtorch` builds
 # it again with no Python at all, as against a standalone libtorch.
