@@ -42,6 +42,14 @@ def abi() -> ctypes.CDLL:
     return lib
 
 
+@pytest.fixture(scope="module")
+def world(tiny_bundle, tiny_cube):
+    """The tiny cube and its statics (the LAI climatology of the bundle's years)."""
+    cube = Cube.open(tiny_cube)
+    years = BoundaryConditionEmulator.from_bundle(tiny_bundle).lai_climatology_years
+    return cube, cube.static(climatology_years=years)
+
+
 def _ok(abi, status: int) -> None:
     assert status == OK, abi.landbc_last_error().decode()
 
@@ -72,21 +80,20 @@ class Handle:
         self.abi.landbc_close(byref(self.h))
 
 
-def test_blocks_through_the_c_abi_equal_the_whole_domain(abi, tiny_bundle, tiny_cube, tmp_path):
-    cube = Cube.open(tiny_cube)
+def test_blocks_through_the_c_abi_equal_the_whole_domain(abi, tiny_bundle, world, tmp_path):
+    cube, static = world
     py = BoundaryConditionEmulator.from_bundle(tiny_bundle)
-    static = cube.static(climatology_years=py.lai_climatology_years)
     py.initialise(cube.grid, static, cube.truth(2000, 12), 2000, 12)
 
     # each block's initial state: a Python restart of its window, loaded by a C handle
-    probe = Handle(abi, tiny_bundle, _block_restart(py, cube, static, None, tmp_path))
+    probe = Handle(abi, tiny_bundle, _block_restart(tiny_bundle, world, None, tmp_path))
     stride, width = c_int(), c_int()
     _ok(abi, abi.landbc_halo_width(probe.h, byref(stride), byref(width)))
     probe.close()
     blocks = decompose(cube.grid.shape, cube.grid.origin, 4, stride.value, width.value)
     assert [b.halo for b in blocks] == [(0, 20, 0, 20), (0, 20, 20, 0), (20, 0, 0, 20),
                                         (20, 0, 20, 0)]  # fmt: skip
-    handles = [Handle(abi, tiny_bundle, _block_restart(py, cube, static, b, tmp_path))
+    handles = [Handle(abi, tiny_bundle, _block_restart(tiny_bundle, world, b, tmp_path))
                for b in blocks]  # fmt: skip
     for b, h in zip(blocks, handles, strict=True):
         _ok(abi, abi.landbc_set_halo(h.h, *b.halo))
@@ -128,12 +135,9 @@ def test_blocks_through_the_c_abi_equal_the_whole_domain(abi, tiny_bundle, tiny_
         h.close()
 
 
-def test_block_calls_refuse_bad_arguments(abi, tiny_bundle, tiny_cube, tmp_path):
-    cube = Cube.open(tiny_cube)
-    py = BoundaryConditionEmulator.from_bundle(tiny_bundle)
-    static = cube.static(climatology_years=py.lai_climatology_years)
-    py.initialise(cube.grid, static, cube.truth(2000, 12), 2000, 12)
-    h = Handle(abi, tiny_bundle, _block_restart(py, cube, static, None, tmp_path))
+def test_block_calls_refuse_bad_arguments(abi, tiny_bundle, world, tmp_path):
+    cube, _ = world
+    h = Handle(abi, tiny_bundle, _block_restart(tiny_bundle, world, None, tmp_path))
     assert abi.landbc_set_halo(h.h, 5, 0, 0, 0) == ERR_ARGUMENT  # off the lattice
     message = abi.landbc_last_error()  # a raise inside the TorchScript stepper: one line
     assert b"halo" in message and b"lattice" in message and b"\n" not in message
@@ -149,15 +153,16 @@ def test_block_calls_refuse_bad_arguments(abi, tiny_bundle, tiny_cube, tmp_path)
     h.close()
 
 
-def _block_restart(py, cube, static, block, tmp_path):
+def _block_restart(bundle, world, block, tmp_path):
     """A restart of `block`'s window (None: the whole domain) at the initial state."""
+    cube, static = world
     if block is None:
         grid, window = cube.grid, None
     else:
         grid, window = cube.grid.window(*block.window_rows, *block.window_cols), block.window
     rows, cols = window or (slice(None), slice(None))
     mine = {k: np.asarray(v)[..., rows, cols] for k, v in static.items()}
-    emu = BoundaryConditionEmulator.from_bundle(py.bundle_path)
+    emu = BoundaryConditionEmulator.from_bundle(bundle)
     emu.initialise(grid, mine, cube.truth(2000, 12, window), 2000, 12)
     name = "whole" if block is None else f"block{block.rank}"
     return emu.save_restart(tmp_path / f"{name}.safetensors")

@@ -34,14 +34,8 @@ program landbc_host_f
   use, intrinsic :: iso_c_binding, only: c_ptr, c_int, c_int8_t, c_int64_t, c_float, c_double
   use, intrinsic :: iso_fortran_env, only: error_unit, output_unit, int64, real64
   use landbc
+  use example_fields
   implicit none
-
-  !> One field bound to landbc: the array matching its dtype and rank is allocated.
-  type :: field_t
-    character(len=:), allocatable :: name
-    real(c_float), allocatable :: f0, f1(:), f2(:, :), f3(:, :, :)
-    integer(c_int8_t), allocatable :: i2(:, :)
-  end type
 
   ! The namelist (written by `landbc host-inputs`).
   character(len=4096) :: bundle = ''
@@ -214,8 +208,7 @@ contains
     integer(c_int), intent(in) :: role
     type(field_t), allocatable, target, intent(inout) :: fields(:)
     character(len=*), intent(in), optional :: skip(:)
-    integer(c_int) :: n, i, k, dtype, ndim, status
-    integer(c_int64_t) :: s(3)
+    integer(c_int) :: n, i, k, status
     character(len=64), allocatable :: names(:)
     character(len=:), allocatable :: vname
     call check(landbc_variable_count(h, role, n), 'landbc_variable_count')
@@ -231,31 +224,11 @@ contains
     end do
     allocate (fields(k))
     do i = 1, k
-      fields(i)%name = trim(names(i))
-      associate (f => fields(i), name => fields(i)%name)
-        call check(landbc_variable_dtype(h, name, dtype), 'landbc_variable_dtype ' // name)
-        call check(landbc_variable_shape(h, name, ndim, s), 'landbc_variable_shape ' // name)
-        if (dtype == LANDBC_UINT8 .and. ndim == 2) then
-          allocate (f%i2(s(1), s(2)))
-          f%i2 = 0
-          status = landbc_set_field(h, name, f%i2)
-        else if (dtype == LANDBC_FLOAT32 .and. ndim == 0) then
-          allocate (f%f0)
-          f%f0 = 0
-          status = landbc_set_field(h, name, f%f0)
-        else if (dtype == LANDBC_FLOAT32 .and. ndim == 2) then
-          allocate (f%f2(s(1), s(2)))
-          f%f2 = 0
-          status = landbc_set_field(h, name, f%f2)
-        else if (dtype == LANDBC_FLOAT32 .and. ndim == 3) then
-          allocate (f%f3(s(1), s(2), s(3)))
-          f%f3 = 0
-          status = landbc_set_field(h, name, f%f3)
-        else
-          call fatal(name // ': a dtype / rank this host does not handle')
-        end if
-        call check(status, 'landbc_set_field ' // name)
-      end associate
+      status = bind_field(h, trim(names(i)), fields(i))
+      if (status == UNSUPPORTED) then
+        call fatal(trim(names(i)) // ': a dtype / rank this host does not handle')
+      end if
+      call check(status, 'landbc_set_field ' // trim(names(i)))
     end do
   end subroutine
 

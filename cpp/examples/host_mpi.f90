@@ -24,16 +24,8 @@ program landbc_host_mpi_f
   use, intrinsic :: iso_fortran_env, only: error_unit, output_unit, int64, real64
   use mpi
   use landbc
+  use example_fields
   implicit none
-
-  type :: field_t  ! one bound input: the block's window of it
-    character(len=:), allocatable :: name
-    integer :: ndim = 0, dtype = 0
-    integer(c_int64_t) :: full(3) = 1  ! whole-domain Fortran shape (nx, ny[, k])
-    logical :: coarse = .false.
-    real(c_float), allocatable :: f0, f2(:, :), f3(:, :, :)
-    integer(c_int8_t), allocatable :: i2(:, :)
-  end type
 
   character(len=4096) :: bundle = ''
   character(len=16) :: direction = 'forward'
@@ -293,47 +285,26 @@ contains
   subroutine bind_role(role, fields)
     integer(c_int), intent(in) :: role
     type(field_t), allocatable, target, intent(inout) :: fields(:)
-    integer(c_int) :: n, j, dtype, ndim, status
+    integer(c_int) :: n, j, status
     integer(c_int64_t) :: sh(3)
     character(len=:), allocatable :: vname
     call check(landbc_variable_count(h, role, n), 'landbc_variable_count')
     allocate (fields(n))
     do j = 1, n
       call check(landbc_variable_name(h, role, j, vname), 'landbc_variable_name')
-      call check(landbc_variable_dtype(h, vname, dtype), 'landbc_variable_dtype ' // vname)
-      call check(landbc_variable_shape(h, vname, ndim, sh), 'landbc_variable_shape ' // vname)
+      status = bind_field(h, vname, fields(j))
+      if (status == UNSUPPORTED) call fatal(vname // ': a dtype / rank this host does not handle')
+      call check(status, 'landbc_set_field ' // vname)
       associate (f => fields(j))
-        f%name = vname
-        f%ndim = ndim
-        f%dtype = dtype
+        sh = 1
+        if (allocated(f%i2)) sh(1:2) = shape(f%i2)
+        if (allocated(f%f2)) sh(1:2) = shape(f%f2)
+        if (allocated(f%f3)) sh = shape(f%f3)
         ! the block's window of a coarse field is a whole number of coarse cells
-        ! (landbc_variable_shape gives the Fortran shape: (nx, ny[, k]))
-        f%coarse = ndim >= 2 .and. sh(1) == (wc1 - wc0) / cf .and. cf > 1
-        if (ndim >= 2) then  ! the files hold the whole domain
-          f%full(1) = merge(cnx, nx, f%coarse)
-          f%full(2) = merge(cny, ny, f%coarse)
-          if (ndim == 3) f%full(3) = sh(3)
-        end if
-        if (dtype == LANDBC_UINT8 .and. ndim == 2) then
-          allocate (f%i2(sh(1), sh(2)))
-          f%i2 = 0
-          status = landbc_set_field(h, vname, f%i2)
-        else if (dtype == LANDBC_FLOAT32 .and. ndim == 0) then
-          allocate (f%f0)
-          f%f0 = 0
-          status = landbc_set_field(h, vname, f%f0)
-        else if (dtype == LANDBC_FLOAT32 .and. ndim == 2) then
-          allocate (f%f2(sh(1), sh(2)))
-          f%f2 = 0
-          status = landbc_set_field(h, vname, f%f2)
-        else if (dtype == LANDBC_FLOAT32 .and. ndim == 3) then
-          allocate (f%f3(sh(1), sh(2), sh(3)))
-          f%f3 = 0
-          status = landbc_set_field(h, vname, f%f3)
-        else
-          call fatal(vname // ': a dtype / rank this host does not handle')
-        end if
-        call check(status, 'landbc_set_field ' // vname)
+        f%coarse = .not. allocated(f%f0) .and. sh(1) == (wc1 - wc0) / cf .and. cf > 1
+        f%full(1) = merge(cnx, nx, f%coarse)  ! the files hold the whole domain
+        f%full(2) = merge(cny, ny, f%coarse)
+        f%full(3) = sh(3)
       end associate
     end do
   end subroutine
