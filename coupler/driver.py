@@ -327,7 +327,9 @@ def run(config: RunConfig, resume: bool = False, progress: bool = True,
         )  # fmt: skip
     step_times: list[float] = []
     # The store first: every other output and every restart is then covered by it.
-    outputs: list[Output] = [ZarrOutput.of(store), *extra]
+    # (an MPI run's ranks write the store themselves: parallel.DistributedEmulator)
+    store_output = getattr(emu, "store_output", ZarrOutput.of)
+    outputs: list[Output] = [store_output(store), *extra]
     # Log lines go through tqdm.write while the bar is shown, so they do not tear it.
     with (
         _closing(outputs),

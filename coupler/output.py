@@ -345,6 +345,45 @@ class OutputStore:
         `completed_steps`. Rewriting a step already written is allowed; skipping
         ahead of `completed_steps` is not (the store would claim a gap as done).
         """
+        self.check_step(step)
+        missing = [n for n in self.variables if n not in fields]
+        if missing:
+            raise ValueError(f"step {step}: missing output variable(s) {missing}")
+        ny, nx = self.grid.shape
+        pause = _pause_in(step)
+        arrays = self._arrays(step, fields, (slice(0, ny), slice(0, nx)))
+        ti = self.time_index(*self.months[step])
+        for k, (n, a) in enumerate(arrays.items()):
+            if pause and k == len(arrays) // 2:
+                log.warning("%s: pausing %.1f s in the write of step %d", PAUSE_ENV, pause, step)
+                time.sleep(pause)
+            self.root[n][ti] = a
+        self.mark_written(step)
+
+    def write_region(self, step: int, fields: Mapping[str, Any], region: tuple[slice, slice]):
+        """Write the data of step `step` in `region` (rows, cols) of the grid only, for
+        every variable; `mark_written` then records the step. MPI runs write this way,
+        each rank whole chunks (`coupler/parallel.py`), so no two write one file. The
+        caller checks the step against completed_steps first (`check_step`): a rank's
+        view of the store's attributes may be older than the writer's."""
+        if not 0 <= step < self.steps:
+            raise ValueError(f"step {step} outside the run's 0..{self.steps - 1}")
+        ti = self.time_index(*self.months[step])
+        for n, a in self._arrays(step, fields, region).items():
+            self.root[n][(ti, *region)] = a
+
+    def mark_written(self, step: int) -> None:
+        """After the data of `step` is on disk: its month's flag, then completed_steps
+        (see "Reading a store while it is written" above)."""
+        self.check_step(step)
+        ti = self.time_index(*self.months[step])
+        if self.has_written_flag and not self.root[WRITTEN][ti]:
+            self.root[WRITTEN][ti] = 1
+        if step + 1 > self.completed_steps:
+            self.set_completed(step + 1)
+
+    def check_step(self, step: int) -> None:
+        """A step may be rewritten, or be the next one; never skip ahead."""
         done = self.completed_steps
         if not 0 <= step < self.steps:
             raise ValueError(f"step {step} outside the run's 0..{self.steps - 1}")
@@ -352,29 +391,16 @@ class OutputStore:
             raise ValueError(
                 f"cannot write step {step} of {self.path}: only {done} steps are complete"
             )
-        missing = [n for n in self.variables if n not in fields]
-        if missing:
-            raise ValueError(f"step {step}: missing output variable(s) {missing}")
-        ti = self.time_index(*self.months[step])
-        shape = self.grid.shape
+
+    def _arrays(self, step: int, fields: Mapping[str, Any], region: tuple[slice, slice]):
+        shape = (region[0].stop - region[0].start, region[1].stop - region[1].start)
         arrays = {}
         for n in self.variables:
             a = _to_numpy(fields[n])
             if a.shape != shape:
                 raise ValueError(f"step {step}: {n} has shape {a.shape}, expected {shape}")
             arrays[n] = a.astype(self.root[n].dtype, copy=False)
-        pause = _pause_in(step)
-        for k, (n, a) in enumerate(arrays.items()):
-            if pause and k == len(arrays) // 2:
-                log.warning("%s: pausing %.1f s in the write of step %d", PAUSE_ENV, pause, step)
-                time.sleep(pause)
-            self.root[n][ti] = a
-        # Data, then the month's flag, then completed_steps: see "Reading a store while
-        # it is written" above.
-        if self.has_written_flag and not self.root[WRITTEN][ti]:
-            self.root[WRITTEN][ti] = 1
-        if step + 1 > done:
-            self.set_completed(step + 1)
+        return arrays
 
     def set_completed(self, n: int) -> None:
         """Record `n` completed steps (after their data is on disk) and re-consolidate."""

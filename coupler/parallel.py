@@ -11,9 +11,13 @@ serving rank 0's commands (`serve`):
 - initialise: rank 0 sends each rank its block's statics and priors;
 - step: rank 0 broadcasts the month's coarse forcing, each rank steps its block,
   exchanging the halos of lu, lc and lai with its neighbours after each stage
-  (point to point, corners included), and rank 0 gathers the blocks' fields and
-  writes them (the store and every output are written by rank 0 alone: no two
-  processes ever write one file);
+  (point to point, corners included), and keeps its block's fields;
+- the store: every rank writes whole chunks of it (`_Block.write`): a chunk is
+  written by the rank whose block holds its first pixel, from the parts the
+  other blocks it overlaps send it, so no two processes ever write one file and
+  no field is gathered whole; rank 0 then marks the step written. Outputs other
+  than the store (GRIB on an ESM grid, ...) get the fields gathered on rank 0,
+  only when such outputs are configured (`DistributedStep`);
 - restart: rank 0 gathers the blocks' state and writes one restart of the whole
   domain, the file a one-process run writes; every rank resumes from it by
   reading its own window (`load_restart(window=...)`), so any rank count
@@ -22,9 +26,10 @@ serving rank 0's commands (`serve`):
 The blocks compute exactly the whole domain's values (`emulator/tiling.py`): 1, 2
 and 4 ranks give bit-identical stores (`tests/test_mpi.py`).
 
-Memory: rank 0 holds the whole domain's statics, priors and one step's fields (it
-reads and writes them); the other ranks their block. Scaling past that (each
-rank reading and writing its own chunks) is the next step for global 1 km runs.
+Memory: rank 0 reads the whole domain's statics and priors at initialise (it
+scatters the blocks) and holds the whole state while writing a restart; the
+other ranks their block. Each rank reading its own window of the inputs, and
+restarts written in parts, are the next steps for global 1 km runs.
 """
 
 from __future__ import annotations
@@ -38,11 +43,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from landbc.emulator import catalog
+from landbc.emulator import catalog, zarrstore
 from landbc.emulator.api import BoundaryConditionEmulator, InputError, StepResult, validate
 from landbc.emulator.grid import Grid, coarse_window
 
 from .decomposition import Block, decompose, local, overlaps
+from .outputs import ZarrOutput
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +99,8 @@ class _Block:
         )
         self.blocks: list[Block] = []
         self.grid: Grid | None = None  # the whole domain's
+        self.last: dict[str, np.ndarray] = {}  # the block's fields of the last step
+        self.store = None  # the output store, opened for the chunks this rank writes
 
     @property
     def block(self) -> Block:
@@ -149,7 +157,52 @@ class _Block:
         mine = {k: (v[..., cw[0], cw[1]] if np.ndim(v) >= 2 else v) for k, v in forcing.items()}
         res = self.emu.step(mine, exchange=self.exchange)
         rows, cols = b.interior
-        return {k: v[..., rows, cols] for k, v in res.numpy().items()}
+        self.last = {k: v[..., rows, cols] for k, v in res.numpy().items()}
+        return self.last
+
+    def write(self, path: Path, step: int) -> None:
+        """Write this step's fields into the store, whole chunks per rank: each chunk of
+        the store's grid is written by the rank whose block holds its first pixel,
+        from the parts the blocks it overlaps send it. Collective."""
+        from .output import OutputStore
+
+        if self.store is None or self.store.path != path:
+            self.store = OutputStore(path, zarrstore.open_group(path, "r+"))
+        ny, nx = self.grid.shape  # type: ignore[union-attr]
+        _, size, width = self.store.root["lai"].chunks  # (1, rows, cols) per chunk
+        me, comm = self.comm.rank, self.comm
+        owned, sends = [], []
+        for k, (r0, c0) in enumerate(
+            (r, c) for r in range(0, ny, size) for c in range(0, nx, width)
+        ):
+            chunk = (slice(r0, min(r0 + size, ny)), slice(c0, min(c0 + width, nx)))
+            owner = next(b.rank for b in self.blocks if _holds(b, r0, c0))
+            mine = _intersect(self.block, chunk)
+            if mine is not None and owner != me:
+                part = {n: v[_shift(mine, self.block)] for n, v in self.last.items()}
+                sends.append(comm.isend(part, owner, tag=k))
+            if owner == me:
+                owned.append((k, chunk))
+        for k, chunk in owned:
+            shape = (chunk[0].stop - chunk[0].start, chunk[1].stop - chunk[1].start)
+            full = {n: np.empty(shape, v.dtype) for n, v in self.last.items()}
+            for b in self.blocks:
+                part_rect = _intersect(b, chunk)
+                if part_rect is None:
+                    continue
+                where = (
+                    slice(part_rect[0].start - chunk[0].start, part_rect[0].stop - chunk[0].start),
+                    slice(part_rect[1].start - chunk[1].start, part_rect[1].stop - chunk[1].start),
+                )
+                if b.rank == me:
+                    part = {n: v[_shift(part_rect, b)] for n, v in self.last.items()}
+                else:
+                    part = comm.recv(source=b.rank, tag=k)
+                for n, v in part.items():
+                    full[n][where] = v
+            self.store.write_region(step, full, chunk)
+        for r in sends:
+            r.wait()
 
     def state(self) -> dict[str, np.ndarray]:
         rows, cols = self.block.interior
@@ -157,6 +210,25 @@ class _Block:
             k: v.cpu().numpy()[..., rows, cols] if v.ndim >= 2 else v.cpu().numpy()
             for k, v in self.emu.state().items()
         }
+
+
+def _intersect(b: Block, rect: tuple[slice, slice]) -> tuple[slice, slice] | None:
+    """The run-grid rectangle where `b`'s block meets `rect`, or None."""
+    r0, r1 = max(b.rows[0], rect[0].start), min(b.rows[1], rect[0].stop)
+    c0, c1 = max(b.cols[0], rect[1].start), min(b.cols[1], rect[1].stop)
+    return (slice(r0, r1), slice(c0, c1)) if r0 < r1 and c0 < c1 else None
+
+
+def _shift(rect: tuple[slice, slice], b: Block) -> tuple[slice, slice]:
+    """A run-grid rectangle inside `b`'s block, in the block's own indices."""
+    return (
+        slice(rect[0].start - b.rows[0], rect[0].stop - b.rows[0]),
+        slice(rect[1].start - b.cols[0], rect[1].stop - b.cols[0]),
+    )
+
+
+def _holds(b: Block, row: int, col: int) -> bool:
+    return b.rows[0] <= row < b.rows[1] and b.cols[0] <= col < b.cols[1]
 
 
 def _assemble(blocks: list[Block], parts: list[dict[str, np.ndarray]], grid: Grid):
@@ -217,9 +289,19 @@ def _run_command(rank: _Rank, command: str, payload: Any) -> tuple[bool, Any]:
             return True, None
         if command == "state":
             return True, rank.block.state()
+        if command == "fields":
+            return True, rank.block.last
+        if command == "write":
+            try:
+                rank.block.write(*payload)
+                return True, None
+            except Exception as e:  # the others may wait on this rank's chunks
+                log.critical("rank %d: write failed: %s: %s", comm.rank, type(e).__name__, e)
+                comm.Abort(1)
         if command == "step":
             try:
-                return True, rank.block.step(payload)
+                rank.block.step(payload)  # the fields stay on the ranks ("fields", "write")
+                return True, None
             except Exception as e:
                 log.critical("rank %d: step failed: %s: %s", comm.rank, type(e).__name__, e)
                 comm.Abort(1)
@@ -321,11 +403,19 @@ class DistributedEmulator:
             v.name: validate(v, forcing[v.name], v.shape(*shapes)).cpu().numpy()
             for v in catalog.FORCING_VARIABLES
         }
-        parts = _call(self._rank, "step", checked)
-        fields = _assemble(self._block.blocks, parts, self.grid)
+        _call(self._rank, "step", checked)
         y, m = self._next
         self._time, self._next = emu.time, emu.next_time
-        return StepResult(y, m, {k: torch.from_numpy(v) for k, v in fields.items()}, self.grid)
+        return DistributedStep(y, m, self)
+
+    def gather_fields(self) -> dict[str, np.ndarray]:
+        """The last step's fields of the whole domain, gathered on rank 0."""
+        assert self.grid is not None
+        return _assemble(self._block.blocks, _call(self._rank, "fields"), self.grid)
+
+    def store_output(self, store) -> ZarrOutput:
+        """The run's store as every rank writes it: whole chunks per rank."""
+        return BlockZarrOutput(ZarrOutput.of(store), self)
 
     def save_restart(self, path) -> Path:
         assert self.grid is not None
@@ -334,6 +424,54 @@ class DistributedEmulator:
         state["origin"] = np.asarray(self.grid.origin, dtype=np.int64)
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
         return self._block.emu.write_restart(path, tensors, self.grid)
+
+
+class DistributedStep:
+    """A step of an MPI run, as the driver uses a StepResult: its month, and its fields
+    gathered on rank 0 only when something asks for them (an output other than the
+    store, which the ranks write themselves)."""
+
+    def __init__(self, year: int, month: int, emulator: DistributedEmulator) -> None:
+        self.year, self.month, self._emu = year, month, emulator
+
+    def numpy(self) -> Mapping[str, np.ndarray]:
+        return _GatheredOnUse(self._emu)
+
+
+class _GatheredOnUse(Mapping):
+    def __init__(self, emulator: DistributedEmulator) -> None:
+        self._emu, self._fields = emulator, None
+
+    def _all(self) -> dict[str, np.ndarray]:
+        if self._fields is None:
+            self._fields = self._emu.gather_fields()
+        return self._fields
+
+    def __getitem__(self, name):
+        return self._all()[name]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __len__(self):
+        return len(self._all())
+
+
+class BlockZarrOutput(ZarrOutput):
+    """The store written by all ranks (`_Block.write`), then marked by rank 0."""
+
+    def __init__(self, inner: ZarrOutput, emulator: DistributedEmulator) -> None:
+        super().__init__(inner.spec, inner.out_dir, inner.store)
+        self._emu = emulator
+
+    def write(self, step_index: int, year: int, month: int, fields) -> None:
+        st = self._store()
+        if st.months[step_index] != (year, month):
+            raise ValueError(f"[{self.key}]: step {step_index} of {st.path} is "
+                             f"{st.months[step_index]}, not {(year, month)}")  # fmt: skip
+        st.check_step(step_index)
+        _call(self._emu._rank, "write", (st.path, step_index))
+        st.mark_written(step_index)
 
 
 def run_parallel(config, resume: bool = False, progress: bool = True, max_steps=None):

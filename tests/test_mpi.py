@@ -211,3 +211,30 @@ def test_fortran_mpi_host_one_and_four_ranks_print_the_python_numbers(
     assert text[1] == text[4]
     assert text[1].splitlines()[-1] == "done 14 steps"
     assert_same_numbers(parse_host_output(text[4]), python_domain_means(inputs))
+
+
+@pytest.fixture(scope="module")
+def strip_cube(tmp_path_factory) -> Path:
+    """A 20 x 560-pixel world (2000-2002): wider than one 512-px chunk of the store."""
+    from landbc.emulator.grid import Grid
+    from landbc.emulator.world import generate_world
+
+    grid = Grid(lat_south=47.0, lat_north=48.0, lon_west=0.0, lon_east=28.0, res=0.05,
+                coarse_factor=5)  # fmt: skip
+    path = tmp_path_factory.mktemp("strip") / "strip.zarr"
+    return Path(generate_world(path, grid, (2000, 2002), seed=1, progress=False))
+
+
+def test_ranks_write_their_own_chunks(tmp_path, tiny_bundle, strip_cube):
+    """Over two chunks of the store, each written by the rank holding its first pixel
+    from the parts the other blocks send it: 2 and 4 ranks give the 1-rank store."""
+    _require_mpi()
+    stores = {}
+    for ranks in (1, 2, 4):
+        cfg = _config(tmp_path, f"s{ranks}", tiny_bundle, strip_cube, "2001-01", 14, "forward")
+        _mpirun(ranks, cfg)
+        stores[ranks] = tmp_path / f"s{ranks}" / "bc.zarr"
+    assert sorted(p.name for p in (stores[4] / "lai").iterdir() if p.name.startswith("0.")) == [
+        "0.0.0", "0.0.1"]  # fmt: skip
+    assert_same_store(stores[1], stores[2])
+    assert_same_store(stores[1], stores[4])
