@@ -34,17 +34,10 @@ program landbc_host_f
   use, intrinsic :: iso_c_binding, only: c_ptr, c_int, c_int8_t, c_int64_t, c_float, c_double
   use, intrinsic :: iso_fortran_env, only: error_unit, output_unit, int64, real64
   use landbc
-  use example_fields
+  use example_common
   implicit none
 
-  ! The namelist (written by `landbc host-inputs`).
-  character(len=4096) :: bundle = ''
-  character(len=16) :: direction = 'forward'
-  real(c_double) :: lat_south, lat_north, lon_west, lon_east
-  integer(c_int) :: year, month
-  integer :: nsteps = 0, restart_step = 0
-  namelist /landbc_host/ bundle, lat_south, lat_north, lon_west, lon_east, year, month, &
-                         nsteps, restart_step, direction
+  ! &landbc_host, the run's namelist, is example_common's.
   ! The optional ESM group: the host's own grid, forcing given on it, fields read on it.
   integer, parameter :: max_names = 16
   character(len=64) :: host_grid = ''
@@ -295,29 +288,6 @@ contains
     integer(c_int8_t), intent(in) :: a(:, :)
     integer(int64) :: s
     s = sum(int(a, int64))
-  end function
-
-  !> 10 significant digits, e.g. 6.924681877E-01 (the same text as C's "%.9E").
-  function sci(x) result(s)
-    real(real64), intent(in) :: x
-    character(len=:), allocatable :: s
-    character(len=32) :: buf
-    write (buf, '(es16.9e2)') x
-    s = trim(adjustl(buf))
-  end function
-
-  function int_str(n) result(s)
-    integer(int64), intent(in) :: n
-    character(len=:), allocatable :: s
-    character(len=24) :: buf
-    write (buf, '(i0)') n
-    s = trim(buf)
-  end function
-
-  function month_str(yy, mm) result(s)
-    integer(c_int), intent(in) :: yy, mm
-    character(len=7) :: s
-    write (s, '(i4.4, "-", i2.2)') yy, mm
   end function
 
   !> Months since year 0 (for month arithmetic in either direction).

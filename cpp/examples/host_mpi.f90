@@ -24,16 +24,10 @@ program landbc_host_mpi_f
   use, intrinsic :: iso_fortran_env, only: error_unit, output_unit, int64, real64
   use mpi
   use landbc
-  use example_fields
+  use example_common
   implicit none
 
-  character(len=4096) :: bundle = ''
-  character(len=16) :: direction = 'forward'
-  real(c_double) :: lat_south, lat_north, lon_west, lon_east
-  integer(c_int) :: year, month
-  integer :: nsteps = 0, restart_step = 0
-  namelist /landbc_host/ bundle, lat_south, lat_north, lon_west, lon_east, year, month, &
-                         nsteps, restart_step, direction
+  ! &landbc_host, the run's namelist, is example_common's.
 
   integer, parameter :: nmean = 5
   character(len=6), parameter :: mean_names(nmean) = [character(len=6) :: &
@@ -349,27 +343,5 @@ contains
       end associate
     end do
   end subroutine
-
-  function sci(x) result(str)
-    real(real64), intent(in) :: x
-    character(len=:), allocatable :: str
-    character(len=32) :: buf
-    write (buf, '(es16.9e2)') x
-    str = trim(adjustl(buf))
-  end function
-
-  function int_str(nn) result(str)
-    integer(int64), intent(in) :: nn
-    character(len=:), allocatable :: str
-    character(len=24) :: buf
-    write (buf, '(i0)') nn
-    str = trim(buf)
-  end function
-
-  function month_str(yy, mm) result(str)
-    integer(c_int), intent(in) :: yy, mm
-    character(len=7) :: str
-    write (str, '(i4.4, "-", i2.2)') yy, mm
-  end function
 
 end program landbc_host_mpi_f

@@ -1,12 +1,25 @@
-!> The example hosts' input fields (host.f90, host_mpi.f90): one array per landbc
-!> variable, allocated with the dtype and Fortran shape landbc gives for the grid
-!> set, zeroed, and bound to it (landbc reads it at every initialise / step).
-module example_fields
-  use, intrinsic :: iso_c_binding, only: c_ptr, c_int, c_int8_t, c_int64_t, c_float
+!> What the example hosts (host.f90, host_mpi.f90) share: their input fields, one
+!> array per landbc variable, allocated with the dtype and Fortran shape landbc
+!> gives for the grid set, zeroed, and bound to it (landbc reads it at every
+!> initialise / step); the namelist &landbc_host of `landbc host-inputs`; and the
+!> number formats of their output lines, which must print the same text.
+module example_common
+  use, intrinsic :: iso_c_binding, only: c_ptr, c_int, c_int8_t, c_int64_t, c_float, c_double
+  use, intrinsic :: iso_fortran_env, only: int64, real64
   use landbc
   implicit none
   private
-  public :: field_t, bind_field
+  public :: field_t, bind_field, sci, int_str, month_str
+
+  !> The run, as host.nml's &landbc_host gives it (written by `landbc host-inputs`).
+  character(len=4096), public :: bundle = ''
+  character(len=16), public :: direction = 'forward'
+  real(c_double), public :: lat_south, lat_north, lon_west, lon_east
+  integer(c_int), public :: year, month
+  integer, public :: nsteps = 0, restart_step = 0
+  namelist /landbc_host/ bundle, lat_south, lat_north, lon_west, lon_east, year, month, &
+                         nsteps, restart_step, direction
+  public :: landbc_host
 
   !> The status of bind_field for a dtype / rank these hosts do not handle.
   integer(c_int), parameter, public :: UNSUPPORTED = -1
@@ -57,4 +70,27 @@ contains
     end if
   end function
 
-end module example_fields
+  !> 10 significant digits, e.g. 6.924681877E-01 (the same text as C's "%.9E").
+  function sci(x) result(str)
+    real(real64), intent(in) :: x
+    character(len=:), allocatable :: str
+    character(len=32) :: buf
+    write (buf, '(es16.9e2)') x
+    str = trim(adjustl(buf))
+  end function
+
+  function int_str(n) result(str)
+    integer(int64), intent(in) :: n
+    character(len=:), allocatable :: str
+    character(len=24) :: buf
+    write (buf, '(i0)') n
+    str = trim(buf)
+  end function
+
+  function month_str(yy, mm) result(str)
+    integer(c_int), intent(in) :: yy, mm
+    character(len=7) :: str
+    write (str, '(i4.4, "-", i2.2)') yy, mm
+  end function
+
+end module example_common
