@@ -175,12 +175,16 @@ class ZarrOutput(Output):
         return self.store
 
     def write(self, step_index: int, year: int, month: int, fields: Mapping[str, Any]) -> None:
+        self._step_store(step_index, year, month).write_step(step_index, fields)
+
+    def _step_store(self, step_index: int, year: int, month: int) -> OutputStore:
+        """The store, once step `step_index` is checked to be (year, month)."""
         st = self._store()
         if st.months[step_index] != (year, month):
             raise ValueError(f"[{self.key}]: step {step_index} of {st.path} is "
                              f"{cal.format_month(*st.months[step_index])}, not "
                              f"{cal.format_month(year, month)}")  # fmt: skip
-        st.write_step(step_index, fields)
+        return st
 
     def holds(self, year: int, month: int) -> bool:
         st = self._store()

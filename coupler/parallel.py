@@ -465,10 +465,7 @@ class BlockZarrOutput(ZarrOutput):
         self._emu = emulator
 
     def write(self, step_index: int, year: int, month: int, fields) -> None:
-        st = self._store()
-        if st.months[step_index] != (year, month):
-            raise ValueError(f"[{self.key}]: step {step_index} of {st.path} is "
-                             f"{st.months[step_index]}, not {(year, month)}")  # fmt: skip
+        st = self._step_store(step_index, year, month)
         st.check_step(step_index)
         _call(self._emu._rank, "write", (st.path, step_index))
         st.mark_written(step_index)

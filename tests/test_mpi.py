@@ -110,14 +110,21 @@ def _config(tmp: Path, name: str, bundle: Path, cube: Path, start: str, steps: i
     return path
 
 
-def _mpirun(ranks: int, config: Path, *args: str) -> None:
+def _mpirun(ranks: int, *command: str) -> str:
+    """`command` on `ranks` MPI processes, one thread each; its standard output."""
     cmd = ["mpirun", "-n", str(ranks), "--oversubscribe", "-x", "OMP_NUM_THREADS"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-run-as-root")
-    cmd += [str(LANDBC), "run", str(config), "-q", *args]
+    cmd += command
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def _run(ranks: int, config: Path, *args: str) -> None:
+    """`landbc run CONFIG` on `ranks` MPI processes."""
+    _mpirun(ranks, str(LANDBC), "run", str(config), "-q", *args)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +138,7 @@ def test_pem_one_two_four_ranks_bit_identical(tmp_path, tiny_bundle, tiny_cube, 
     stores = {}
     for ranks in (1, 2, 4):
         cfg = _config(tmp_path, f"n{ranks}", tiny_bundle, tiny_cube, start, steps, direction)
-        _mpirun(ranks, cfg)
+        _run(ranks, cfg)
         stores[ranks] = tmp_path / f"n{ranks}" / "bc.zarr"
     assert_same_store(stores[1], stores[2])
     assert_same_store(stores[1], stores[4])
@@ -144,11 +151,11 @@ def test_pem_one_two_four_ranks_bit_identical(tmp_path, tiny_bundle, tiny_cube, 
 def test_erp_restart_at_four_ranks_resume_at_two(tmp_path, tiny_bundle, tiny_cube):
     _require_mpi()
     straight = _config(tmp_path, "straight", tiny_bundle, tiny_cube, "2001-01", 24, "forward")
-    _mpirun(1, straight)
+    _run(1, straight)
     split = _config(tmp_path, "split", tiny_bundle, tiny_cube, "2001-01", 24, "forward")
-    _mpirun(4, split, "--max-steps", "14")  # stops after 2002-02, its restart written
+    _run(4, split, "--max-steps", "14")  # stops after 2002-02, its restart written
     assert (tmp_path / "split" / "restarts" / "restart_2002-02.safetensors").exists()
-    _mpirun(2, split, "--resume")
+    _run(2, split, "--resume")
     assert_same_store(tmp_path / "straight" / "bc.zarr", tmp_path / "split" / "bc.zarr")
     a = tmp_path / "straight" / "restarts" / "restart_2002-12.safetensors"
     b = tmp_path / "split" / "restarts" / "restart_2002-12.safetensors"
@@ -201,13 +208,7 @@ def test_fortran_mpi_host_one_and_four_ranks_print_the_python_numbers(
                                nsteps=14, direction="forward", restart_step=0)  # fmt: skip
     text = {}
     for ranks in (1, 4):
-        cmd = ["mpirun", "-n", str(ranks), "--oversubscribe", "-x", "OMP_NUM_THREADS"]
-        if os.geteuid() == 0:
-            cmd.append("--allow-run-as-root")
-        done = subprocess.run([*cmd, str(exe), str(inputs)], capture_output=True, text=True,
-                              timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        text[ranks] = done.stdout
+        text[ranks] = _mpirun(ranks, str(exe), str(inputs))
     assert text[1] == text[4]
     assert text[1].splitlines()[-1] == "done 14 steps"
     assert_same_numbers(parse_host_output(text[4]), python_domain_means(inputs))
@@ -232,7 +233,7 @@ def test_ranks_write_their_own_chunks(tmp_path, tiny_bundle, strip_cube):
     stores = {}
     for ranks in (1, 2, 4):
         cfg = _config(tmp_path, f"s{ranks}", tiny_bundle, strip_cube, "2001-01", 14, "forward")
-        _mpirun(ranks, cfg)
+        _run(ranks, cfg)
         stores[ranks] = tmp_path / f"s{ranks}" / "bc.zarr"
     assert sorted(p.name for p in (stores[4] / "lai").iterdir() if p.name.startswith("0.")) == [
         "0.0.0", "0.0.1"]  # fmt: skip

@@ -71,6 +71,13 @@ int guarded(F&& body) {
   return LANDBC_ERR_INTERNAL;
 }
 
+// A caller's buffer of `count` elements for field `t` (landbc_get_field and the block calls).
+void require_count(const std::string& name, const torch::Tensor& t, int64_t count) {
+  if (count != t.numel())
+    throw Error(Status::argument, name + ": count expected " + std::to_string(t.numel()) +
+                                      " elements, found " + std::to_string(count));
+}
+
 void require_arg(bool ok, const std::string& what) {
   if (!ok) throw Error(Status::argument, what);
 }
@@ -342,8 +349,7 @@ int landbc_get_prior(landbc_emulator* handle, const char* name_c, void* buffer, 
     const std::string name = str(name_c, "name");
     const torch::Tensor t = h.emu.field(name);
     require_arg(buffer != nullptr, name + ": buffer is NULL");
-    require_arg(count == t.numel(), name + ": count expected " + std::to_string(t.numel()) +
-                                        " elements, found " + std::to_string(count));
+    require_count(name, t, count);
     torch::from_blob(buffer, t.sizes(), torch::TensorOptions().dtype(scalar_type(dtype))).copy_(t);
   });
 }
@@ -355,8 +361,7 @@ int landbc_fill_halo(landbc_emulator* handle, const char* name_c, const void* da
     const std::string name = str(name_c, "name");
     const torch::Tensor t = h.emu.field(name);
     require_arg(data != nullptr, name + ": data is NULL");
-    require_arg(count == t.numel(), name + ": count expected " + std::to_string(t.numel()) +
-                                        " elements, found " + std::to_string(count));
+    require_count(name, t, count);
     h.emu.fill_halo(name, torch::from_blob(const_cast<void*>(data), t.sizes(),
                                            torch::TensorOptions().dtype(scalar_type(dtype))));
   });
@@ -382,8 +387,7 @@ int landbc_get_field(landbc_emulator* handle, const char* name_c, void* buffer, 
     const torch::Tensor& t = field_of(h, name);
     const auto type = scalar_type(dtype);
     require_arg(buffer != nullptr, name + ": buffer is NULL");
-    require_arg(count == t.numel(), name + ": count expected " + std::to_string(t.numel()) +
-                                        " elements, found " + std::to_string(count));
+    require_count(name, t, count);
     torch::from_blob(buffer, t.sizes(), torch::TensorOptions().dtype(type)).copy_(t);
   });
 }
